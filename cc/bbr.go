@@ -1,0 +1,947 @@
+package cc
+
+// BBR v1 congestion control ("BBR: Congestion-Based Congestion Control",
+// Cardwell et al., ACM Queue 2016; draft-cardwell-iccrg-bbr-congestion-
+// control), behaving as Linux's net/ipv4/tcp_bbr.c.
+//
+// On each ACK BBR updates a model of the path:
+//
+//	bottleneck_bw = windowed_max(delivery rate, 10 packet-timed round trips)
+//	min_rtt       = windowed_min(rtt, 10 seconds)
+//
+// and sets
+//
+//	pacing_rate = pacing_gain * bottleneck_bw * 99%
+//	cwnd        = max(cwnd_gain * bottleneck_bw * min_rtt + allowances, 4 packets)
+//
+// moving through the modes STARTUP -> DRAIN -> PROBE_BW <-> PROBE_RTT.
+//
+// Differences from Linux, all because of this stack's conventions:
+//   - Units are bytes and bytes/second rather than packets and packets/µs
+//     scaled by 2^24 (BW_SCALE). Where Linux counts packets (minimum cwnd,
+//     TSO segments, quantization budget, initial cwnd) this code uses that
+//     many c.MSS-sized packets. Gains keep Linux's 8-bit fixed point
+//     (BBR_UNIT = 256) so the arithmetic matches.
+//   - Times are clock.Time nanoseconds rather than jiffies, µs stamps and ms
+//     stamps, so comparisons are finer grained than Linux's.
+//   - Linux uses tp->delivered_mstamp (time of the latest delivery) as "now"
+//     for gain-cycle, ACK-aggregation and long-term sampling stamps; this
+//     code uses c.Now, the time the ACK is processed.
+//   - The core sends without an earliest-departure-time queue, so
+//     bbr_packets_in_net_at_edt's (EDT - now) term is zero here.
+//   - In PROBE_RTT Linux marks the connection application-limited
+//     (tp->app_limited) so the low-rate samples it causes cannot pollute the
+//     model. The CCState's AppLimited is read-only here, so BBR remembers
+//     the same "bubble" of sequence space itself and treats samples from
+//     segments sent inside it as application-limited (see probeRTTAppLimited).
+//   - The send quantum (bbr_tso_segs_goal) is capped at 64 KiB rather than
+//     GSO_MAX_SIZE - 1 - MAX_TCP_HEADER.
+
+import (
+	"math"
+	"math/bits"
+	"sync/atomic"
+	"time"
+
+	"github.com/ustack/ustack/clock"
+	"github.com/ustack/ustack/tcp"
+)
+
+func init() {
+	tcp.RegisterCongestionControl("bbr", func() tcp.CongestionControl { return NewBBR(bbrNextSeed()) })
+}
+
+var (
+	_ tcp.CongestionControl = (*BBR)(nil)
+	_ tcp.Controller        = (*BBR)(nil)
+	_ tcp.Reporter          = (*BBR)(nil)
+	_ tcp.Undoer            = (*BBR)(nil)
+)
+
+// bbrSeedCounter makes the registered factory's seeds deterministic: the
+// n-th BBR connection created through the registry gets the n-th seed.
+var bbrSeedCounter atomic.Uint64
+
+func bbrNextSeed() uint64 {
+	return bbrSeedCounter.Add(1) * 0x9e3779b97f4a7c15
+}
+
+// Constants, named and valued as in tcp_bbr.c.
+const (
+	bbrScale = 8 // BBR_SCALE: fixed-point scale of gains and fractions
+	bbrUnit  = 1 << bbrScale
+
+	bbrCycleLen = 8 // CYCLE_LEN: phases in a pacing gain cycle
+
+	// Window length of the bw filter, in rounds.
+	bbrBWRtts = bbrCycleLen + 2
+	// Window length of the min_rtt filter, in seconds.
+	bbrMinRTTWinSec = 10
+	// Minimum time spent at bbrCwndMinTarget in PROBE_RTT, in ms.
+	bbrProbeRTTModeMs = 200
+	// Below this pacing rate (bits/s) send single-segment bursts.
+	bbrMinTSORate = 1200000
+	// Pace ~1% below the estimated bw to keep the bottleneck queue small.
+	bbrPacingMarginPercent = 1
+
+	// 2/ln(2): the smallest gain that doubles the sending rate each round.
+	bbrHighGain = bbrUnit*2885/1000 + 1
+	// 1/high_gain: drains STARTUP's queue in about one round.
+	bbrDrainGain = bbrUnit * 1000 / 2885
+	// Steady-state cwnd gain, tolerating delayed/stretched ACKs.
+	bbrCwndGain = bbrUnit * 2
+	// Randomize the starting gain-cycle phase over this many phases.
+	bbrCycleRand = 7
+
+	// Minimum cwnd target, in packets (Linux: bbr_cwnd_min_target).
+	bbrCwndMinTarget = 4
+
+	// Full pipe: bw must grow by 25% ...
+	bbrFullBWThresh = bbrUnit * 5 / 4
+	// ... within this many rounds, or STARTUP has filled the pipe.
+	bbrFullBWCnt = 3
+
+	// Long-term ("LT") bandwidth estimator (policer detection).
+	bbrLTIntvlMinRtts           = 4           // min rounds in an LT sampling interval
+	bbrLTLossThresh             = 50          // lossy if lost/delivered >= 50/256 (~20%)
+	bbrLTBWRatio                = bbrUnit / 8 // consistent if bw differs by <= 1/8 ...
+	bbrLTBWDiff                 = 4000 / 8    // ... or by <= 4 kbit/s (here: bytes/s)
+	bbrLTBWMaxRtts              = 48          // use lt_bw for this many rounds
+	bbrExtraAckedGain           = bbrUnit     // gain on extra_acked added to cwnd
+	bbrExtraAckedWinRtts        = 5           // extra_acked window half-length, rounds
+	bbrAckEpochAckedResetThresh = 1 << 20     // packets; restart the ACK epoch
+	bbrExtraAckedMaxUs          = 100 * 1000
+
+	// TCP_INIT_CWND, packets: cwnd cap while no RTT sample exists.
+	bbrTCPInitCwnd = 10
+	// sk_pacing_shift default: a send quantum of rate>>10, about 1 ms.
+	bbrPacingShift = 10
+	// Largest send quantum, bytes (Linux: GSO_MAX_SIZE - 1 - MAX_TCP_HEADER).
+	bbrMaxSendQuantum = 64 << 10
+	// Largest send quantum, segments (Linux: 0x7F).
+	bbrMaxTSOSegs = 0x7F
+)
+
+// bbrPacingGain is the PROBE_BW gain cycle.
+var bbrPacingGain = [bbrCycleLen]int{
+	bbrUnit * 5 / 4,           // probe for more available bw
+	bbrUnit * 3 / 4,           // drain queue and/or yield bw to other flows
+	bbrUnit, bbrUnit, bbrUnit, // cruise at 1.0*bw to utilize pipe,
+	bbrUnit, bbrUnit, bbrUnit, // without creating excess queue...
+}
+
+type bbrMode uint8
+
+const (
+	bbrStartup  bbrMode = iota // ramp up sending rate rapidly to fill pipe
+	bbrDrain                   // drain any queue created during startup
+	bbrProbeBW                 // discover, share bw: pace around estimated bw
+	bbrProbeRTT                // cut inflight to min to probe min_rtt
+)
+
+func (m bbrMode) String() string {
+	switch m {
+	case bbrStartup:
+		return "startup"
+	case bbrDrain:
+		return "drain"
+	case bbrProbeBW:
+		return "probe_bw"
+	case bbrProbeRTT:
+		return "probe_rtt"
+	}
+	return "unknown"
+}
+
+// bbrNoRTT marks "no min_rtt sample yet" (Linux: min_rtt_us == ~0U).
+const bbrNoRTT = time.Duration(math.MaxInt64)
+
+// BBR is BBR v1 congestion control for one connection. Create it with NewBBR
+// or through the registry as "bbr".
+type BBR struct {
+	// OnModeChange, if set, is called synchronously whenever the mode
+	// changes (from and to are "startup", "drain", "probe_bw" or
+	// "probe_rtt"), at the time of the ACK or event that caused it and
+	// before that ACK's cwnd and pacing rate are set. For traces and tests.
+	OnModeChange func(now clock.Time, from, to string)
+
+	rng uint64 // splitmix64 state, for the gain-cycle start phase
+
+	mode bbrMode
+
+	minRTT            time.Duration // min RTT in the bbrMinRTTWinSec window
+	minRTTStamp       clock.Time    // when minRTT was taken
+	probeRTTDoneStamp clock.Time    // end time for PROBE_RTT mode
+	probeRTTDoneSet   bool          // probeRTTDoneStamp is valid (Linux: != 0)
+	probeRTTRoundDone bool          // a PROBE_RTT round at 4 packets done?
+
+	bw               winMinMax // max recent delivery rate, bytes/s, over rounds
+	rttCnt           uint64    // packet-timed rounds elapsed
+	nextRTTDelivered uint64    // c.Delivered at the end of the current round
+	roundStart       bool      // this ACK starts a new packet-timed round
+
+	cycleStamp clock.Time // start of the current gain-cycle phase
+	cycleIdx   int        // index into bbrPacingGain
+
+	prevCAState        tcp.CAState // CA state on the previous ACK
+	packetConservation bool        // in the first round of recovery
+	idleRestart        bool        // restarting after idle
+	priorCwnd          int         // cwnd before loss recovery or PROBE_RTT
+
+	pacingGain int // current pacing gain, BBR_UNIT fixed point
+	cwndGain   int // current cwnd gain, BBR_UNIT fixed point
+	hasSeenRTT bool
+	pacingRate uint64 // bytes/s: what Linux keeps in sk_pacing_rate
+
+	fullBWReached bool   // STARTUP filled the pipe
+	fullBWCnt     int    // rounds without large bw gains
+	fullBW        uint64 // recent bw, to estimate whether the pipe is full
+
+	ltIsSampling    bool       // taking long-term samples now
+	ltRTTCnt        int        // rounds in the long-term interval
+	ltUseBW         bool       // use ltBW as the bw estimate
+	ltBW            uint64     // long-term delivery rate, bytes/s
+	ltLastDelivered uint64     // LT interval start: c.Delivered
+	ltLastLost      uint64     // LT interval start: c.Lost
+	ltLastStamp     clock.Time // LT interval start time
+
+	ackEpochStamp     clock.Time // start of the ACK sampling epoch
+	ackEpochAcked     int        // bytes (S)ACKed in the epoch
+	extraAcked        [2]int     // max excess bytes ACKed in each half window
+	extraAckedWinRtts int        // age of extraAcked, in rounds
+	extraAckedWinIdx  int        // current index into extraAcked
+
+	// PROBE_RTT application-limited bubble: segments sent while
+	// c.Delivered was in [alStart, alEnd] after PROBE_RTT began yield
+	// app-limited samples, as if Linux's tp->app_limited had been set.
+	alActive bool
+	alStart  uint64
+	alEnd    uint64
+}
+
+// NewBBR returns a BBR instance whose random gain-cycle start phases come
+// from a generator seeded with seed, so runs are reproducible.
+func NewBBR(seed uint64) *BBR {
+	return &BBR{rng: seed, minRTT: bbrNoRTT, mode: bbrStartup}
+}
+
+// Name implements tcp.CongestionControl.
+func (b *BBR) Name() string { return "bbr" }
+
+// Init implements tcp.CongestionControl (bbr_init).
+func (b *BBR) Init(c *tcp.CCState) {
+	b.priorCwnd = 0
+	c.Ssthresh = tcp.InitialSsthresh
+	b.rttCnt = 0
+	b.nextRTTDelivered = 0 // as Linux: the first valid sample starts a round
+	b.prevCAState = tcp.CAOpen
+	b.packetConservation = false
+
+	b.probeRTTDoneSet = false
+	b.probeRTTRoundDone = false
+	b.minRTT = bbrNoRTT
+	if c.MinRTT > 0 {
+		b.minRTT = c.MinRTT
+	}
+	b.minRTTStamp = c.Now
+
+	b.bw.reset(b.rttCnt, 0)
+
+	b.hasSeenRTT = false
+	b.initPacingRateFromRTT(c)
+
+	b.roundStart = false
+	b.idleRestart = false
+	b.fullBWReached = false
+	b.fullBW = 0
+	b.fullBWCnt = 0
+	b.cycleStamp = 0
+	b.cycleIdx = 0
+	b.resetLTBWSampling(c)
+	b.mode = bbrStartup // bbr_reset_startup_mode; not reported as a change
+
+	b.ackEpochStamp = c.Now
+	b.ackEpochAcked = 0
+	b.extraAckedWinRtts = 0
+	b.extraAckedWinIdx = 0
+	b.extraAcked = [2]int{}
+	b.alActive = false
+
+	// Linux leaves the gains 0 until the first ACK; set them now so Info
+	// is meaningful before then. Nothing reads them before the first ACK.
+	b.updateGains()
+	b.publish(c)
+}
+
+// SsThresh implements tcp.CongestionControl (bbr_ssthresh): BBR does not
+// cut its window on loss; it saves cwnd to restore after recovery and
+// leaves ssthresh unchanged (infinite, or the value set on entering DRAIN).
+func (b *BBR) SsThresh(c *tcp.CCState) int {
+	b.saveCwnd(c)
+	return c.Ssthresh
+}
+
+// CongAvoid implements tcp.CongestionControl. BBR is a tcp.Controller and
+// sets cwnd in CongControl on every ACK, so there is nothing to do here.
+func (b *BBR) CongAvoid(c *tcp.CCState, acked int, rs *tcp.RateSample) {}
+
+// SetState implements tcp.CongestionControl (bbr_set_state).
+func (b *BBR) SetState(c *tcp.CCState, st tcp.CAState) {
+	if st == tcp.CALoss {
+		b.prevCAState = tcp.CALoss
+		b.fullBW = 0
+		b.roundStart = true // treat RTO like the end of a round
+		b.ltBWSampling(c, 1, false)
+		b.publish(c)
+	}
+}
+
+// OnEvent implements tcp.CongestionControl (bbr_cwnd_event). Only
+// EventTxStart matters to BBR; an RTO is handled through SetState(CALoss).
+func (b *BBR) OnEvent(c *tcp.CCState, ev tcp.CCEvent) {
+	if ev != tcp.EventTxStart || !b.appLimitedNow(c) {
+		return
+	}
+	b.idleRestart = true
+	b.ackEpochStamp = c.Now
+	b.ackEpochAcked = 0
+	// Avoid pointless buffer overflows: pace at the estimated bw if we
+	// don't need more speed (restarting from idle and app-limited).
+	switch b.mode {
+	case bbrProbeBW:
+		b.setPacingRate(c, b.bwEstimate(), bbrUnit)
+	case bbrProbeRTT:
+		b.checkProbeRTTDone(c)
+	}
+	b.publish(c)
+}
+
+// UndoCwnd implements tcp.Undoer (bbr_undo_cwnd): a spurious slow-down
+// resets full-pipe detection and long-term sampling; cwnd is kept.
+func (b *BBR) UndoCwnd(c *tcp.CCState) int {
+	b.fullBW = 0
+	b.fullBWCnt = 0
+	b.resetLTBWSampling(c)
+	return c.Cwnd
+}
+
+// Info implements tcp.Reporter. Bandwidth is the estimate the model uses,
+// as Linux's bbr_get_info: the windowed max filter, or the long-term
+// (policed) rate while one is in use.
+func (b *BBR) Info() tcp.CCInfo {
+	var minRTT time.Duration
+	if b.minRTT != bbrNoRTT {
+		minRTT = b.minRTT
+	}
+	return tcp.CCInfo{
+		Mode:       b.mode.String(),
+		Bandwidth:  b.bwEstimate(),
+		MinRTT:     minRTT,
+		PacingGain: float64(b.pacingGain) / bbrUnit,
+		CwndGain:   float64(b.cwndGain) / bbrUnit,
+	}
+}
+
+// CongControl implements tcp.Controller (bbr_main).
+func (b *BBR) CongControl(c *tcp.CCState, rs *tcp.RateSample) {
+	b.updateModel(c, rs)
+	bw := b.bwEstimate()
+	b.setPacingRate(c, bw, b.pacingGain)
+	b.setCwnd(c, rs, rs.AckedSacked, bw, b.cwndGain)
+	b.publish(c)
+}
+
+// publish writes the pacing rate and send quantum into the CCState.
+func (b *BBR) publish(c *tcp.CCState) {
+	c.PacingRate = b.pacingRate
+	c.SendQuantum = b.tsoSegsGoal(c) * c.MSS
+}
+
+func (b *BBR) setMode(c *tcp.CCState, m bbrMode) {
+	if m == b.mode {
+		return
+	}
+	from := b.mode
+	b.mode = m
+	if b.OnModeChange != nil {
+		b.OnModeChange(c.Now, from.String(), m.String())
+	}
+}
+
+// rand returns a pseudo-random integer in [0, n) (prandom_u32_max).
+func (b *BBR) rand(n uint32) uint32 {
+	b.rng += 0x9e3779b97f4a7c15
+	z := b.rng
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return uint32((uint64(uint32(z>>32)) * uint64(n)) >> 32)
+}
+
+// bbrMulDiv returns a*b/d (rounded up if roundUp), computed in 128 bits and
+// saturating at MaxUint64.
+func bbrMulDiv(a, b, d uint64, roundUp bool) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi >= d {
+		return math.MaxUint64
+	}
+	q, r := bits.Div64(hi, lo, d)
+	if roundUp && r != 0 && q < math.MaxUint64 {
+		q++
+	}
+	return q
+}
+
+func bbrClampInt(v uint64) int {
+	if v > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(v)
+}
+
+// maxBW is the windowed max recent bandwidth sample, bytes/s.
+func (b *BBR) maxBW() uint64 { return b.bw.get() }
+
+// bwEstimate is the estimated bandwidth of the path, bytes/s (bbr_bw).
+func (b *BBR) bwEstimate() uint64 {
+	if b.ltUseBW {
+		return b.ltBW
+	}
+	return b.maxBW()
+}
+
+// extraAckedMax is the max extra bytes acked in the past 5-10 rounds.
+func (b *BBR) extraAckedMax() int { return max(b.extraAcked[0], b.extraAcked[1]) }
+
+// rateBytesPerSec applies a gain and the pacing margin to a rate
+// (bbr_rate_bytes_per_sec).
+func rateBytesPerSec(rate uint64, gain int) uint64 {
+	return bbrMulDiv(rate, uint64(gain)*(100-bbrPacingMarginPercent), bbrUnit*100, false)
+}
+
+// bwToPacingRate converts a bw and gain to a pacing rate, capped by the
+// user's maximum pacing rate.
+func bwToPacingRate(c *tcp.CCState, bw uint64, gain int) uint64 {
+	rate := rateBytesPerSec(bw, gain)
+	if c.MaxPacingRate > 0 {
+		rate = min(rate, c.MaxPacingRate)
+	}
+	return rate
+}
+
+// initPacingRateFromRTT sets the pacing rate to high_gain * cwnd / RTT,
+// using SRTT or a nominal 1 ms if there is no RTT sample yet.
+func (b *BBR) initPacingRateFromRTT(c *tcp.CCState) {
+	rtt := time.Millisecond
+	if c.SRTT > 0 {
+		rtt = max(c.SRTT, time.Microsecond)
+		b.hasSeenRTT = true
+	}
+	bw := bbrMulDiv(uint64(max(c.Cwnd, 0)), uint64(time.Second), uint64(rtt), false)
+	b.pacingRate = bwToPacingRate(c, bw, bbrHighGain)
+}
+
+// setPacingRate paces at bw*gain, but lowers the rate only once STARTUP has
+// filled the pipe (bbr_set_pacing_rate).
+func (b *BBR) setPacingRate(c *tcp.CCState, bw uint64, gain int) {
+	rate := bwToPacingRate(c, bw, gain)
+	if !b.hasSeenRTT && c.SRTT > 0 {
+		b.initPacingRateFromRTT(c)
+	}
+	if b.fullBWReached || rate > b.pacingRate {
+		b.pacingRate = rate
+	}
+}
+
+// minTSOSegs is bbr_min_tso_segs: single segments below bbrMinTSORate.
+func (b *BBR) minTSOSegs() int {
+	if b.pacingRate < bbrMinTSORate>>3 {
+		return 1
+	}
+	return 2
+}
+
+// tsoSegsGoal is the send quantum in segments (bbr_tso_segs_goal): about
+// 1 ms of data at the pacing rate, at least minTSOSegs, at most 64 KiB.
+func (b *BBR) tsoSegsGoal(c *tcp.CCState) int {
+	if c.MSS <= 0 {
+		return b.minTSOSegs()
+	}
+	bytes := min(b.pacingRate>>bbrPacingShift, bbrMaxSendQuantum)
+	segs := max(int(bytes)/c.MSS, b.minTSOSegs())
+	return min(segs, bbrMaxTSOSegs)
+}
+
+// saveCwnd saves the "last known good" cwnd to restore after losses or
+// PROBE_RTT.
+func (b *BBR) saveCwnd(c *tcp.CCState) {
+	if b.prevCAState < tcp.CARecovery && b.mode != bbrProbeRTT {
+		b.priorCwnd = c.Cwnd // this cwnd is good enough
+	} else { // loss recovery or PROBE_RTT have temporarily cut cwnd
+		b.priorCwnd = max(b.priorCwnd, c.Cwnd)
+	}
+}
+
+// bdp is ceil(bw * min_rtt * gain) in bytes, or the initial window if
+// there has been no RTT sample.
+func (b *BBR) bdp(c *tcp.CCState, bw uint64, gain int) int {
+	if b.minRTT == bbrNoRTT {
+		return bbrTCPInitCwnd * c.MSS
+	}
+	w := uint64(b.minRTT) * uint64(gain)
+	return bbrClampInt(bbrMulDiv(bw, w, bbrUnit*uint64(time.Second), true))
+}
+
+// quantizationBudget adds room for full-sized bursts in flight at both end
+// hosts, rounds up to an even number of packets, and makes sure PROBE_BW's
+// 1.25 phase can raise inflight above the BDP even for small BDPs.
+func (b *BBR) quantizationBudget(c *tcp.CCState, cwnd int) int {
+	mss := max(c.MSS, 1)
+	cwnd += 3 * b.tsoSegsGoal(c) * mss
+	// Reduce delayed ACKs by rounding up to the next even number of packets.
+	pkts := (cwnd + mss - 1) / mss
+	pkts = (pkts + 1) &^ 1
+	cwnd = pkts * mss
+	if b.mode == bbrProbeBW && b.cycleIdx == 0 {
+		cwnd += 2 * mss
+	}
+	return cwnd
+}
+
+// inflight is the in-flight target for a bw and gain.
+func (b *BBR) inflight(c *tcp.CCState, bw uint64, gain int) int {
+	return b.quantizationBudget(c, b.bdp(c, bw, gain))
+}
+
+// inNetAtEDT estimates what will be in the network when the next burst
+// departs. The core has no earliest-departure-time queue, so EDT == now and
+// only the burst itself is added when inflight is increasing.
+func (b *BBR) inNetAtEDT(c *tcp.CCState, inflightNow int) int {
+	if b.pacingGain > bbrUnit {
+		return inflightNow + b.tsoSegsGoal(c)*c.MSS
+	}
+	return inflightNow
+}
+
+// ackAggregationCwnd is the cwnd increment for estimated ACK aggregation,
+// capped at 100 ms of data at the estimated bw.
+func (b *BBR) ackAggregationCwnd() int {
+	if bbrExtraAckedGain == 0 || !b.fullBWReached {
+		return 0
+	}
+	maxAggr := bbrClampInt(bbrMulDiv(b.bwEstimate(), bbrExtraAckedMaxUs, 1e6, false))
+	aggr := bbrExtraAckedGain * b.extraAckedMax() >> bbrScale
+	return min(aggr, maxAggr)
+}
+
+// setCwndToRecoverOrRestore does packet conservation in the first round
+// of recovery and restores the saved cwnd when recovery ends. It returns
+// the new cwnd and whether packet conservation applies.
+func (b *BBR) setCwndToRecoverOrRestore(c *tcp.CCState, rs *tcp.RateSample, acked int) (int, bool) {
+	prev, state := b.prevCAState, c.CAState
+	cwnd := c.Cwnd
+
+	// An ACK for P bytes should release at most 2*P. First deduct what
+	// was lost here; setCwnd then slow-starts toward the target.
+	if rs.Losses > 0 {
+		cwnd = max(cwnd-rs.Losses, c.MSS) // Linux: at least 1 packet
+	}
+
+	if state == tcp.CARecovery && prev != tcp.CARecovery {
+		// Starting the first round of recovery: packet conservation.
+		b.packetConservation = true
+		b.nextRTTDelivered = c.Delivered // start a round now
+		// Cut unused cwnd from app behavior or burst deferral.
+		cwnd = c.InFlight + acked
+	} else if prev >= tcp.CARecovery && state < tcp.CARecovery {
+		// Exiting loss recovery: restore the cwnd saved before it.
+		cwnd = max(cwnd, b.priorCwnd)
+		b.packetConservation = false
+	}
+	b.prevCAState = state
+
+	if b.packetConservation {
+		return max(cwnd, c.InFlight+acked), true
+	}
+	return cwnd, false
+}
+
+// setCwnd slow-starts cwnd toward the target (if bw is still growing, or
+// loss drew cwnd below target), or snaps down to target once the pipe is
+// known to be full.
+func (b *BBR) setCwnd(c *tcp.CCState, rs *tcp.RateSample, acked int, bw uint64, gain int) {
+	cwnd := c.Cwnd
+	if acked > 0 {
+		var conserving bool
+		cwnd, conserving = b.setCwndToRecoverOrRestore(c, rs, acked)
+		if !conserving {
+			target := b.bdp(c, bw, gain)
+			// Allow for data and/or ACK aggregation seen in the ACK stream.
+			target += b.ackAggregationCwnd()
+			target = b.quantizationBudget(c, target)
+
+			if b.fullBWReached { // only cut cwnd once the pipe is full
+				cwnd = min(cwnd+acked, target)
+			} else if cwnd < target || c.Delivered < uint64(bbrTCPInitCwnd*c.MSS) {
+				cwnd += acked
+			}
+			cwnd = max(cwnd, bbrCwndMinTarget*c.MSS)
+		}
+	}
+	c.Cwnd = cwnd
+	if b.mode == bbrProbeRTT { // drain queue, refresh min_rtt
+		c.Cwnd = min(c.Cwnd, bbrCwndMinTarget*c.MSS)
+	}
+}
+
+// isNextCyclePhase reports whether the current gain-cycle phase is over.
+func (b *BBR) isNextCyclePhase(c *tcp.CCState, rs *tcp.RateSample) bool {
+	isFullLength := c.Now.Sub(b.cycleStamp) > b.minRTT
+
+	// Gain 1.0 paces at the estimated bw: just use time.
+	if b.pacingGain == bbrUnit {
+		return isFullLength
+	}
+
+	inflight := b.inNetAtEDT(c, rs.PriorInFlight)
+	bw := b.maxBW()
+
+	// Gain > 1.0 probes for bw by raising inflight to at least gain*BDP;
+	// this may take longer than min_rtt if min_rtt is small. Don't persist
+	// when losing packets: a path with small buffers may not hold that much.
+	if b.pacingGain > bbrUnit {
+		return isFullLength && (rs.Losses > 0 || inflight >= b.inflight(c, bw, b.pacingGain))
+	}
+
+	// Gain < 1.0 drains the queue the probe may have built: stop once
+	// inflight is down to the BDP, to avoid underusing the pipe.
+	return isFullLength || inflight <= b.inflight(c, bw, bbrUnit)
+}
+
+func (b *BBR) advanceCyclePhase(c *tcp.CCState) {
+	b.cycleIdx = (b.cycleIdx + 1) & (bbrCycleLen - 1)
+	b.cycleStamp = c.Now
+}
+
+// updateCyclePhase does gain cycling to converge on a fair share of bw.
+func (b *BBR) updateCyclePhase(c *tcp.CCState, rs *tcp.RateSample) {
+	if b.mode == bbrProbeBW && b.isNextCyclePhase(c, rs) {
+		b.advanceCyclePhase(c)
+	}
+}
+
+// resetProbeBWMode enters PROBE_BW at a random phase other than the 0.75
+// drain phase (index 1).
+func (b *BBR) resetProbeBWMode(c *tcp.CCState) {
+	b.setMode(c, bbrProbeBW)
+	b.cycleIdx = bbrCycleLen - 1 - int(b.rand(bbrCycleRand))
+	b.advanceCyclePhase(c) // flip to the next phase of the gain cycle
+}
+
+func (b *BBR) resetMode(c *tcp.CCState) {
+	if !b.fullBWReached {
+		b.setMode(c, bbrStartup)
+	} else {
+		b.resetProbeBWMode(c)
+	}
+}
+
+// resetLTBWSamplingInterval starts a new long-term sampling interval.
+func (b *BBR) resetLTBWSamplingInterval(c *tcp.CCState) {
+	b.ltLastStamp = c.Now
+	b.ltLastDelivered = c.Delivered
+	b.ltLastLost = c.Lost
+	b.ltRTTCnt = 0
+}
+
+// resetLTBWSampling completely resets long-term bandwidth sampling.
+func (b *BBR) resetLTBWSampling(c *tcp.CCState) {
+	b.ltBW = 0
+	b.ltUseBW = false
+	b.ltIsSampling = false
+	b.resetLTBWSamplingInterval(c)
+}
+
+// ltBWIntervalDone ends a long-term sampling interval with rate bw and
+// decides whether the flow is policed.
+func (b *BBR) ltBWIntervalDone(c *tcp.CCState, bw uint64) {
+	if b.ltBW != 0 { // bw from a previous interval?
+		// Is the new bw close to the previous interval's?
+		diff := max(bw, b.ltBW) - min(bw, b.ltBW)
+		if diff*bbrUnit <= bbrLTBWRatio*b.ltBW ||
+			rateBytesPerSec(diff, bbrUnit) <= bbrLTBWDiff {
+			// All criteria are met: estimate we're policed.
+			b.ltBW = (bw + b.ltBW) / 2 // average the 2 intervals
+			b.ltUseBW = true
+			b.pacingGain = bbrUnit // try to avoid drops
+			b.ltRTTCnt = 0
+			return
+		}
+	}
+	b.ltBW = bw
+	b.resetLTBWSamplingInterval(c)
+}
+
+// ltBWSampling detects token-bucket policers: two consecutive sampling
+// intervals of at least 4 rounds with consistent throughput and high loss
+// make BBR use their average delivery rate as its bw for 48 rounds. losses
+// and appLimited come from the rate sample.
+func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool) {
+	if b.ltUseBW { // already using the long-term rate?
+		if b.mode == bbrProbeBW && b.roundStart {
+			b.ltRTTCnt++
+			if b.ltRTTCnt >= bbrLTBWMaxRtts {
+				b.resetLTBWSampling(c) // stop using lt_bw
+				b.resetProbeBWMode(c)  // restart gain cycling
+			}
+		}
+		return
+	}
+
+	// Wait for the first loss before sampling, to let the policer exhaust
+	// its tokens and estimate the steady-state rate it allows.
+	if !b.ltIsSampling {
+		if losses == 0 {
+			return
+		}
+		b.resetLTBWSamplingInterval(c)
+		b.ltIsSampling = true
+	}
+
+	// To avoid underestimates, reset sampling if we run out of data.
+	if appLimited {
+		b.resetLTBWSampling(c)
+		return
+	}
+
+	if b.roundStart {
+		b.ltRTTCnt++ // count round trips in this interval
+	}
+	if b.ltRTTCnt < bbrLTIntvlMinRtts {
+		return // the interval needs to be longer
+	}
+	if b.ltRTTCnt > 4*bbrLTIntvlMinRtts {
+		b.resetLTBWSampling(c) // interval is too long
+		return
+	}
+
+	// End the interval on a loss, when the policer's tokens are presumably
+	// exhausted; stopping before that would under-estimate the rate.
+	if losses == 0 {
+		return
+	}
+
+	lost := c.Lost - b.ltLastLost
+	delivered := c.Delivered - b.ltLastDelivered
+	// Is the loss rate (lost/delivered) >= bbrLTLossThresh? If not, wait.
+	if delivered == 0 || lost<<bbrScale < bbrLTLossThresh*delivered {
+		return
+	}
+
+	// Average delivery rate over the interval.
+	t := c.Now.Sub(b.ltLastStamp)
+	if t < time.Millisecond {
+		return // interval is less than one ms, so wait
+	}
+	bw := bbrMulDiv(delivered, uint64(time.Second), uint64(t), false)
+	b.ltBWIntervalDone(c, bw)
+}
+
+// probeRTTAppLimited reports whether a sample was taken from a segment
+// sent inside the PROBE_RTT app-limited bubble.
+func (b *BBR) probeRTTAppLimited(rs *tcp.RateSample) bool {
+	return b.alActive && rs.PriorDelivered >= b.alStart && rs.PriorDelivered <= b.alEnd
+}
+
+// sampleAppLimited is Linux's rs->is_app_limited.
+func (b *BBR) sampleAppLimited(rs *tcp.RateSample) bool {
+	return rs.IsAppLimited || b.probeRTTAppLimited(rs)
+}
+
+// appLimitedNow is Linux's tp->app_limited != 0.
+func (b *BBR) appLimitedNow(c *tcp.CCState) bool {
+	return c.AppLimited || b.alActive && c.Delivered <= b.alEnd
+}
+
+// updateBW tracks packet-timed rounds and feeds the max bw filter.
+func (b *BBR) updateBW(c *tcp.CCState, rs *tcp.RateSample) {
+	b.roundStart = false
+	if !rs.HasRate() {
+		return // not a valid observation
+	}
+
+	// Have we reached the next round trip?
+	if rs.PriorDelivered >= b.nextRTTDelivered {
+		b.nextRTTDelivered = c.Delivered
+		b.rttCnt++
+		b.roundStart = true
+		b.packetConservation = false
+	}
+
+	appLimited := b.sampleAppLimited(rs)
+	b.ltBWSampling(c, rs.Losses, appLimited)
+
+	// delivered/interval is a lower bound on the bottleneck bandwidth.
+	bw := bbrMulDiv(uint64(rs.Delivered), uint64(time.Second), uint64(rs.Interval), false)
+
+	// An app-limited sample likely reflects the application, not the
+	// network: use it only if it is at least as high as the current model,
+	// so BBR keeps sending at the last measured network rate.
+	if !appLimited || bw >= b.maxBW() {
+		b.bw.runningMax(bbrBWRtts, b.rttCnt, bw)
+	}
+}
+
+// updateAckAggregation estimates the windowed max degree of ACK
+// aggregation: data acked beyond what the bw estimate predicts over the
+// current epoch, over a window of 5-10 rounds, capped at cwnd.
+func (b *BBR) updateAckAggregation(c *tcp.CCState, rs *tcp.RateSample) {
+	if bbrExtraAckedGain == 0 || rs.AckedSacked <= 0 || !rs.HasRate() {
+		return
+	}
+
+	if b.roundStart {
+		b.extraAckedWinRtts = min(0x1F, b.extraAckedWinRtts+1)
+		if b.extraAckedWinRtts >= bbrExtraAckedWinRtts {
+			b.extraAckedWinRtts = 0
+			b.extraAckedWinIdx ^= 1
+			b.extraAcked[b.extraAckedWinIdx] = 0
+		}
+	}
+
+	// Bytes we expected to be delivered over the epoch.
+	epoch := max(c.Now.Sub(b.ackEpochStamp), 0)
+	expected := bbrClampInt(bbrMulDiv(b.bwEstimate(), uint64(epoch), uint64(time.Second), false))
+
+	// Reset the epoch if the ACK rate is below the expected rate, or a very
+	// large amount was acked since the epoch began (potentially quite old).
+	if b.ackEpochAcked <= expected ||
+		b.ackEpochAcked+rs.AckedSacked >= bbrAckEpochAckedResetThresh*c.MSS {
+		b.ackEpochAcked = 0
+		b.ackEpochStamp = c.Now
+		expected = 0
+	}
+
+	// Excess data delivered beyond what was expected. Linux caps the epoch
+	// count at 0xFFFFF packets and extra_acked at 0xFFFF (u16) packets.
+	b.ackEpochAcked = min(0xFFFFF*c.MSS, b.ackEpochAcked+rs.AckedSacked)
+	extra := min(b.ackEpochAcked-expected, c.Cwnd, 0xFFFF*c.MSS)
+	if extra > b.extraAcked[b.extraAckedWinIdx] {
+		b.extraAcked[b.extraAckedWinIdx] = extra
+	}
+}
+
+// checkFullBWReached decides STARTUP filled the pipe when the bw estimate
+// grew less than 25% over 3 non-app-limited rounds.
+func (b *BBR) checkFullBWReached(c *tcp.CCState, rs *tcp.RateSample) {
+	if b.fullBWReached || !b.roundStart || b.sampleAppLimited(rs) {
+		return
+	}
+	thresh := b.fullBW * bbrFullBWThresh >> bbrScale
+	if b.maxBW() >= thresh {
+		b.fullBW = b.maxBW()
+		b.fullBWCnt = 0
+		return
+	}
+	b.fullBWCnt++
+	b.fullBWReached = b.fullBWCnt >= bbrFullBWCnt
+}
+
+// checkDrain leaves STARTUP for DRAIN once the pipe is full, and DRAIN for
+// PROBE_BW once inflight is down to the BDP.
+func (b *BBR) checkDrain(c *tcp.CCState) {
+	if b.mode == bbrStartup && b.fullBWReached {
+		b.setMode(c, bbrDrain) // drain the queue we created
+		c.Ssthresh = b.inflight(c, b.maxBW(), bbrUnit)
+	}
+	// Fall through to check whether inflight is already small.
+	if b.mode == bbrDrain && b.inNetAtEDT(c, c.InFlight) <= b.inflight(c, b.maxBW(), bbrUnit) {
+		b.resetProbeBWMode(c) // the queue is estimated to be drained
+	}
+}
+
+// checkProbeRTTDone leaves PROBE_RTT once its time and round are over,
+// restoring the cwnd saved on entry.
+func (b *BBR) checkProbeRTTDone(c *tcp.CCState) {
+	if !(b.probeRTTDoneSet && c.Now > b.probeRTTDoneStamp) {
+		return
+	}
+	b.minRTTStamp = c.Now // wait a while until the next PROBE_RTT
+	c.Cwnd = max(c.Cwnd, b.priorCwnd)
+	b.resetMode(c)
+}
+
+// updateMinRTT tracks the 10 s min RTT and runs PROBE_RTT: when the min RTT
+// has not been refreshed for 10 s, cap cwnd at 4 packets for at least
+// 200 ms and one round, so the bottleneck queue drains and the true
+// propagation delay is measured.
+func (b *BBR) updateMinRTT(c *tcp.CCState, rs *tcp.RateSample) {
+	expired := c.Now > b.minRTTStamp.Add(bbrMinRTTWinSec*time.Second)
+	if rs.RTT >= 0 && (rs.RTT <= b.minRTT || (expired && !rs.IsAckDelayed)) {
+		b.minRTT = rs.RTT
+		b.minRTTStamp = c.Now
+	}
+
+	if bbrProbeRTTModeMs > 0 && expired && !b.idleRestart && b.mode != bbrProbeRTT {
+		b.setMode(c, bbrProbeRTT) // dip, drain queue
+		b.saveCwnd(c)             // note cwnd so we can restore it
+		b.probeRTTDoneSet = false
+		b.alActive = true
+		b.alStart = c.Delivered
+	}
+
+	if b.mode == bbrProbeRTT {
+		// Ignore low-rate samples during this mode (Linux sets
+		// tp->app_limited = delivered + inflight).
+		b.alEnd = c.Delivered + uint64(max(c.InFlight, 0))
+		// Hold the minimum in flight for max(200 ms, 1 round).
+		if !b.probeRTTDoneSet && c.InFlight <= bbrCwndMinTarget*c.MSS {
+			b.probeRTTDoneStamp = c.Now.Add(bbrProbeRTTModeMs * time.Millisecond)
+			b.probeRTTDoneSet = true
+			b.probeRTTRoundDone = false
+			b.nextRTTDelivered = c.Delivered
+		} else if b.probeRTTDoneSet {
+			if b.roundStart {
+				b.probeRTTRoundDone = true
+			}
+			if b.probeRTTRoundDone {
+				b.checkProbeRTTDone(c)
+			}
+		}
+	}
+	// Restart after idle ends only once we process a new S/ACK for data.
+	if rs.Delivered > 0 {
+		b.idleRestart = false
+	}
+}
+
+func (b *BBR) updateGains() {
+	switch b.mode {
+	case bbrStartup:
+		b.pacingGain = bbrHighGain
+		b.cwndGain = bbrHighGain
+	case bbrDrain:
+		b.pacingGain = bbrDrainGain // slow, to drain
+		b.cwndGain = bbrHighGain    // keep cwnd
+	case bbrProbeBW:
+		if b.ltUseBW {
+			b.pacingGain = bbrUnit
+		} else {
+			b.pacingGain = bbrPacingGain[b.cycleIdx]
+		}
+		b.cwndGain = bbrCwndGain
+	case bbrProbeRTT:
+		b.pacingGain = bbrUnit
+		b.cwndGain = bbrUnit
+	}
+}
+
+func (b *BBR) updateModel(c *tcp.CCState, rs *tcp.RateSample) {
+	b.updateBW(c, rs)
+	b.updateAckAggregation(c, rs)
+	b.updateCyclePhase(c, rs)
+	b.checkFullBWReached(c, rs)
+	b.checkDrain(c)
+	b.updateMinRTT(c, rs)
+	b.updateGains()
+}

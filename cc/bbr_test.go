@@ -1,0 +1,732 @@
+package cc
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ustack/ustack/clock"
+	"github.com/ustack/ustack/tcp"
+)
+
+const (
+	bbrTestRate = 1.25e6 // 10 Mbit/s, bytes/s
+	bbrTestRTT  = 40 * time.Millisecond
+)
+
+type bbrModeEvent struct {
+	at       clock.Time
+	from, to string
+}
+
+func recordModes(s *bbrSim) *[]bbrModeEvent {
+	var ev []bbrModeEvent
+	s.cc.OnModeChange = func(now clock.Time, from, to string) {
+		ev = append(ev, bbrModeEvent{now, from, to})
+	}
+	return &ev
+}
+
+// evenPkts rounds bytes up to an even number of packets, as the
+// quantization budget does.
+func evenPkts(bytes, mss int) int {
+	p := (bytes + mss - 1) / mss
+	return (p + 1) &^ 1 * mss
+}
+
+func TestBBRRegisteredAndInterfaces(t *testing.T) {
+	cc1, err := tcp.NewCongestionControl("bbr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc2, _ := tcp.NewCongestionControl("bbr")
+	b1, ok := cc1.(*BBR)
+	if !ok {
+		t.Fatalf("registry returned %T", cc1)
+	}
+	if b1.Name() != "bbr" {
+		t.Fatalf("Name() = %q", b1.Name())
+	}
+	if b1.rng == cc2.(*BBR).rng {
+		t.Errorf("two registry instances got the same seed")
+	}
+	var _ tcp.Controller = b1
+	var _ tcp.Reporter = b1
+	var _ tcp.Undoer = b1
+}
+
+func TestBBRInit(t *testing.T) {
+	b := NewBBR(1)
+	c := tcp.CCState{MSS: 1000, Cwnd: 10000, Ssthresh: 123}
+	b.Init(&c)
+	if c.Ssthresh != tcp.InitialSsthresh {
+		t.Errorf("ssthresh = %d, want infinite", c.Ssthresh)
+	}
+	// No RTT yet: high_gain * cwnd / 1 ms, less the 1% margin.
+	want := uint64(10000 * 1000 * bbrHighGain * 99 / (bbrUnit * 100))
+	if c.PacingRate != want {
+		t.Errorf("initial pacing rate = %d, want %d", c.PacingRate, want)
+	}
+	// About 1 ms at the pacing rate, in whole segments.
+	if want := int(want>>bbrPacingShift) / 1000 * 1000; c.SendQuantum != want {
+		t.Errorf("initial send quantum = %d, want %d", c.SendQuantum, want)
+	}
+	i := b.Info()
+	if i.Mode != "startup" || i.PacingGain < 2.88 || i.PacingGain > 2.89 || i.CwndGain != i.PacingGain || i.Bandwidth != 0 || i.MinRTT != 0 {
+		t.Errorf("Info after Init = %+v", i)
+	}
+
+	// With an SRTT, the initial rate uses it.
+	b = NewBBR(1)
+	c = tcp.CCState{MSS: 1000, Cwnd: 10000, SRTT: 100 * time.Millisecond, MinRTT: 90 * time.Millisecond}
+	b.Init(&c)
+	if want := rateBytesPerSec(100000, bbrHighGain); c.PacingRate != want {
+		t.Errorf("pacing rate from srtt = %d, want %d", c.PacingRate, want)
+	}
+	if b.Info().MinRTT != 90*time.Millisecond {
+		t.Errorf("min_rtt not taken from the core: %v", b.Info().MinRTT)
+	}
+}
+
+func TestBBRSendQuantum(t *testing.T) {
+	for _, tc := range []struct {
+		rate uint64
+		want int // segments
+	}{
+		{125000, 1},        // 1 Mbit/s, below bbr_min_tso_rate: 1 MSS
+		{150000, 2},        // 1.2 Mbit/s: 2 MSS minimum
+		{12500000, 8},      // 100 Mbit/s: ~1 ms = 12207 bytes = 8 segments
+		{1250000000, 45},   // 10 Gbit/s: capped at 64 KiB = 45 segments
+		{125000000000, 45}, // 1 Tbit/s: same cap
+	} {
+		b := NewBBR(1)
+		b.pacingRate = tc.rate
+		c := tcp.CCState{MSS: 1448}
+		b.publish(&c)
+		if c.SendQuantum != tc.want*1448 || c.PacingRate != tc.rate {
+			t.Errorf("rate %d: quantum %d, want %d", tc.rate, c.SendQuantum, tc.want*1448)
+		}
+	}
+}
+
+// TestBBRStartupDoublesAndExits checks STARTUP on a 100 Mbit/s, 100 ms path:
+// the bw estimate about doubles each round, and DRAIN starts after three
+// rounds without 25% growth.
+func TestBBRStartupDoublesAndExits(t *testing.T) {
+	const rate = 12.5e6
+	s := newBBRSim(t, rate, 100*time.Millisecond, 1)
+	modes := recordModes(s)
+	var bws []uint64
+	var lastRate uint64
+	s.onAck = func(rs *tcp.RateSample) {
+		b := s.cc
+		inStartup := b.mode == bbrStartup || len(*modes) == 1 && (*modes)[0].at == s.now
+		if b.roundStart && inStartup {
+			bws = append(bws, b.maxBW())
+		}
+		if b.mode == bbrStartup && b.hasSeenRTT {
+			if s.c.PacingRate < lastRate {
+				t.Fatalf("%v: STARTUP lowered the pacing rate %d -> %d", s.now, lastRate, s.c.PacingRate)
+			}
+			lastRate = s.c.PacingRate
+			if want := rateBytesPerSec(b.maxBW(), bbrHighGain); b.maxBW() > 0 && s.c.PacingRate < want {
+				t.Fatalf("%v: pacing %d below high_gain*bw %d", s.now, s.c.PacingRate, want)
+			}
+		}
+	}
+	s.run(3 * time.Second)
+
+	if len(*modes) < 2 || (*modes)[0].to != "drain" || (*modes)[1].to != "probe_bw" {
+		t.Fatalf("mode changes = %v, want startup->drain->probe_bw", *modes)
+	}
+	// Growth: while the estimate is well below the bottleneck, each round
+	// about doubles it.
+	grew := 0
+	for i := 1; i < len(bws); i++ {
+		if bws[i-1] < rate/40 || bws[i] > rate/2 {
+			continue
+		}
+		r := float64(bws[i]) / float64(bws[i-1])
+		if r < 1.7 || r > 2.4 {
+			t.Errorf("round %d: bw %d -> %d, ratio %.2f, want ~2", i, bws[i-1], bws[i], r)
+		}
+		grew++
+	}
+	if grew < 3 {
+		t.Errorf("only %d doubling rounds observed: %v", grew, bws)
+	}
+	// Exit: the last three round starts (the last is the one that entered
+	// DRAIN) grew less than 25% over the round before them, which itself
+	// grew at least 25%.
+	n := len(bws)
+	if n < 5 {
+		t.Fatalf("too few rounds: %v", bws)
+	}
+	base := bws[n-4]
+	if base*bbrFullBWThresh>>bbrScale <= bws[n-5] {
+		t.Errorf("round before the flat ones did not grow 25%%: %v", bws)
+	}
+	for _, bw := range bws[n-3:] {
+		if bw >= base*bbrFullBWThresh>>bbrScale {
+			t.Errorf("a flat round grew 25%%: %v", bws)
+		}
+	}
+	if got := s.cc.maxBW(); math.Abs(float64(got)/rate-1) > 0.02 {
+		t.Errorf("bw estimate %d, want ~%v", got, rate)
+	}
+	if !s.cc.fullBWReached {
+		t.Error("full bw not reached")
+	}
+}
+
+// TestBBRDrain checks DRAIN paces at 1/high_gain and ends on the first ACK
+// that finds inflight at or below the BDP target.
+func TestBBRDrain(t *testing.T) {
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	modes := recordModes(s)
+	prevMode := bbrStartup
+	drainAcks := 0
+	checked := false
+	s.onAck = func(rs *tcp.RateSample) {
+		b := s.cc
+		bw := b.maxBW()
+		target := evenPkts(b.bdp(&s.c, bw, bbrUnit)+3*b.tsoSegsGoal(&s.c)*s.mss, s.mss)
+		switch {
+		case b.mode == bbrDrain:
+			drainAcks++
+			if s.c.InFlight <= target {
+				t.Fatalf("%v: still in DRAIN with inflight %d <= target %d", s.now, s.c.InFlight, target)
+			}
+			if want := rateBytesPerSec(bw, bbrDrainGain); s.c.PacingRate != want {
+				t.Fatalf("%v: DRAIN pacing %d, want %d", s.now, s.c.PacingRate, want)
+			}
+			if b.cwndGain != bbrHighGain {
+				t.Fatalf("DRAIN cwnd gain %d", b.cwndGain)
+			}
+		case prevMode == bbrDrain && b.mode == bbrProbeBW:
+			checked = true
+			if s.c.InFlight > target {
+				t.Fatalf("%v: left DRAIN with inflight %d > target %d", s.now, s.c.InFlight, target)
+			}
+			// What is left at the bottleneck is at most the
+			// quantization budget beyond the BDP: a few packets.
+			if q := s.linkFree.Sub(s.now); q > bbrDur(target-s.bdpBytes(), s.rate) {
+				t.Errorf("left DRAIN with %v of queue", q)
+			}
+		}
+		prevMode = b.mode
+	}
+	s.run(2 * time.Second)
+	if !checked || drainAcks == 0 {
+		t.Fatalf("DRAIN not observed (%d acks); modes %v", drainAcks, *modes)
+	}
+}
+
+// TestBBRProbeBWCycle checks the PROBE_BW gain cycle: phases advance one at
+// a time in order 1.25, 0.75, 1 x6; 1.0 phases last just over min_rtt; the
+// first phase is never the 0.75 one; pacing = 0.99*gain*bw; cwnd ~ 2*BDP.
+func TestBBRProbeBWCycle(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		s := newBBRSim(t, bbrTestRate, bbrTestRTT, seed)
+		modes := recordModes(s)
+		prevIdx := -1
+		var phaseStart clock.Time
+		seen := map[int]int{}
+		cwndChecked := 0
+		s.onAck = func(rs *tcp.RateSample) {
+			b := s.cc
+			if b.mode != bbrProbeBW {
+				prevIdx = -1
+				return
+			}
+			if prevIdx == -1 {
+				if b.cycleIdx == 1 {
+					t.Fatalf("seed %d: PROBE_BW started in the 0.75 phase", seed)
+				}
+			} else if b.cycleIdx != prevIdx {
+				if b.cycleIdx != (prevIdx+1)%bbrCycleLen {
+					t.Fatalf("seed %d %v: phase %d -> %d", seed, s.now, prevIdx, b.cycleIdx)
+				}
+				d := s.now.Sub(phaseStart)
+				switch gain := bbrPacingGain[prevIdx]; {
+				case gain == bbrUnit:
+					if d <= b.minRTT || d > b.minRTT+2*time.Millisecond {
+						t.Errorf("seed %d: 1.0 phase lasted %v, min_rtt %v", seed, d, b.minRTT)
+					}
+				case gain > bbrUnit:
+					if d <= b.minRTT {
+						t.Errorf("seed %d: 1.25 phase lasted %v < min_rtt %v", seed, d, b.minRTT)
+					}
+				default:
+					if d > b.minRTT+2*time.Millisecond {
+						t.Errorf("seed %d: 0.75 phase lasted %v, min_rtt %v", seed, d, b.minRTT)
+					}
+				}
+				seen[prevIdx]++
+			}
+			if b.cycleIdx != prevIdx {
+				phaseStart = b.cycleStamp
+				prevIdx = b.cycleIdx
+			}
+			if b.pacingGain != bbrPacingGain[b.cycleIdx] || b.cwndGain != bbrCwndGain {
+				t.Fatalf("gains %d/%d in phase %d", b.pacingGain, b.cwndGain, b.cycleIdx)
+			}
+			bw := b.bwEstimate()
+			want := float64(bw) * float64(b.pacingGain) / bbrUnit * 0.99
+			if s.c.PacingRate != rateBytesPerSec(bw, b.pacingGain) || math.Abs(float64(s.c.PacingRate)-want) > 2 {
+				t.Fatalf("pacing rate %d, want %.0f", s.c.PacingRate, want)
+			}
+			if s.now > clock.Time(2*time.Second) {
+				bdp := float64(bw) * b.minRTT.Seconds()
+				if float64(s.c.Cwnd) < 2*bdp || float64(s.c.Cwnd) > 2*bdp*1.15 {
+					t.Fatalf("%v: cwnd %d, 2*BDP %.0f", s.now, s.c.Cwnd, 2*bdp)
+				}
+				cwndChecked++
+			}
+		}
+		s.run(10 * time.Second)
+		for _, m := range *modes {
+			if m.to == "probe_rtt" {
+				t.Fatalf("seed %d: unexpected PROBE_RTT at %v", seed, m.at)
+			}
+		}
+		for i := 0; i < bbrCycleLen; i++ {
+			if seen[i] < 20 {
+				t.Errorf("seed %d: phase %d completed only %d times", seed, i, seen[i])
+			}
+		}
+		if bw := s.cc.maxBW(); math.Abs(float64(bw)/bbrTestRate-1) > 0.01 {
+			t.Errorf("seed %d: bw %d", seed, bw)
+		}
+		if cwndChecked == 0 {
+			t.Error("cwnd never checked")
+		}
+		// The link stays busy: ~10 Mbit/s for 10 s, minus STARTUP ramp.
+		if s.delivered < uint64(bbrTestRate*9.5) {
+			t.Errorf("seed %d: delivered only %d", seed, s.delivered)
+		}
+	}
+}
+
+func TestBBRRandomStartPhase(t *testing.T) {
+	counts := map[int]int{}
+	var c tcp.CCState
+	for seed := uint64(0); seed < 2000; seed++ {
+		b := NewBBR(seed)
+		b.resetProbeBWMode(&c)
+		counts[b.cycleIdx]++
+		b2 := NewBBR(seed)
+		b2.resetProbeBWMode(&c)
+		if b2.cycleIdx != b.cycleIdx {
+			t.Fatal("same seed, different phase")
+		}
+	}
+	if counts[1] != 0 {
+		t.Errorf("started in the 0.75 phase %d times", counts[1])
+	}
+	for _, i := range []int{0, 2, 3, 4, 5, 6, 7} {
+		if counts[i] < 2000/7*7/10 {
+			t.Errorf("phase %d chosen %d times of 2000", i, counts[i])
+		}
+	}
+}
+
+// TestBBRProbeRTT runs a path whose RTT drifts up by 10 µs per second, so no
+// sample ever matches an old min_rtt: PROBE_RTT must come every ~10 s, hold
+// inflight at 4 packets for >= 200 ms and a round, and restore cwnd. The
+// short-RTT variant spans ~20 rounds in PROBE_RTT, longer than the bw
+// filter's window, and checks the app-limited bubble keeps the bw estimate.
+func TestBBRProbeRTT(t *testing.T) {
+	for _, rtt := range []time.Duration{bbrTestRTT, 10 * time.Millisecond} {
+		s := newBBRSim(t, bbrTestRate, rtt, 7)
+		s.drift = 1e-5
+		modes := recordModes(s)
+		type probe struct {
+			enter, firstLow, exit clock.Time
+			cwndBefore, cwndAfter int
+			sinceStamp            time.Duration
+			exitMinRTT            time.Duration
+			exitTo                string
+		}
+		var probes []*probe
+		var cur *probe
+		prevMode := bbrStartup
+		prevCwnd := 0
+		prevStamp := clock.Time(0)
+		minBW := uint64(math.MaxUint64)
+		s.onAck = func(rs *tcp.RateSample) {
+			b := s.cc
+			if b.mode == bbrProbeRTT {
+				if prevMode != bbrProbeRTT {
+					cur = &probe{enter: s.now, cwndBefore: prevCwnd, sinceStamp: s.now.Sub(prevStamp)}
+					probes = append(probes, cur)
+				}
+				if s.c.Cwnd > bbrCwndMinTarget*s.mss {
+					t.Fatalf("%v: cwnd %d in PROBE_RTT", s.now, s.c.Cwnd)
+				}
+				if cur.firstLow == 0 && s.c.InFlight <= bbrCwndMinTarget*s.mss {
+					cur.firstLow = s.now
+				}
+				if s.c.InFlight > bbrCwndMinTarget*s.mss && cur.firstLow != 0 {
+					t.Fatalf("%v: inflight %d after the PROBE_RTT dip", s.now, s.c.InFlight)
+				}
+			} else if prevMode == bbrProbeRTT {
+				cur.exit = s.now
+				cur.cwndAfter = s.c.Cwnd
+				cur.exitMinRTT = b.minRTT
+				cur.exitTo = b.mode.String()
+			}
+			if b.fullBWReached && s.now > clock.Time(time.Second) {
+				minBW = min(minBW, b.bwEstimate())
+			}
+			prevMode, prevCwnd, prevStamp = b.mode, s.c.Cwnd, b.minRTTStamp
+		}
+		s.run(45 * time.Second)
+
+		if len(probes) != 4 {
+			t.Fatalf("rtt %v: %d PROBE_RTTs in 45 s, want 4; modes %v", rtt, len(probes), *modes)
+		}
+		for i, p := range probes {
+			if p.sinceStamp <= 10*time.Second || p.sinceStamp > 10*time.Second+2*time.Millisecond {
+				t.Errorf("rtt %v probe %d: entered %v after the last min_rtt refresh", rtt, i, p.sinceStamp)
+			}
+			if i > 0 {
+				gap := p.enter.Sub(probes[i-1].enter)
+				if gap < 10*time.Second || gap > 10*time.Second+200*time.Millisecond+4*rtt {
+					t.Errorf("rtt %v probe %d: %v since the previous PROBE_RTT", rtt, i, gap)
+				}
+			}
+			if p.exit == 0 || p.firstLow == 0 {
+				t.Fatalf("rtt %v probe %d did not complete: %+v", rtt, i, *p)
+			}
+			if low := p.exit.Sub(p.firstLow); low < 200*time.Millisecond || low > 200*time.Millisecond+3*rtt {
+				t.Errorf("rtt %v probe %d: %v at 4 packets", rtt, i, low)
+			}
+			if p.exit.Sub(p.enter) < rtt {
+				t.Errorf("rtt %v probe %d: lasted %v, less than a round", rtt, i, p.exit.Sub(p.enter))
+			}
+			if p.exitTo != "probe_bw" {
+				t.Errorf("rtt %v probe %d: exited to %s", rtt, i, p.exitTo)
+			}
+			if p.cwndAfter < p.cwndBefore*9/10 {
+				t.Errorf("rtt %v probe %d: cwnd %d before, %d after", rtt, i, p.cwndBefore, p.cwndAfter)
+			}
+			// The dip measured the current (drifted) propagation delay.
+			wantRTT := rtt + bbrDur(s.mss, s.rate) + time.Duration(s.drift*float64(p.exit))
+			if d := p.exitMinRTT - wantRTT; d < -time.Millisecond || d > time.Millisecond {
+				t.Errorf("rtt %v probe %d: min_rtt %v, want ~%v", rtt, i, p.exitMinRTT, wantRTT)
+			}
+		}
+		if float64(minBW) < 0.98*bbrTestRate {
+			t.Errorf("rtt %v: bw estimate fell to %d during the run", rtt, minBW)
+		}
+	}
+}
+
+// TestBBRMinRTTFilter checks the 10 s min_rtt window directly.
+func TestBBRMinRTTFilter(t *testing.T) {
+	b := NewBBR(1)
+	c := tcp.CCState{MSS: 1000, Cwnd: 100000}
+	b.Init(&c)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	step := func(at time.Duration, rtt time.Duration, delayed bool) {
+		c.Now = clock.Time(at)
+		c.Delivered += 1000
+		c.InFlight = 50000
+		rs := tcp.RateSample{
+			PriorDelivered: c.Delivered - 1000, Delivered: 1000, Interval: ms(10),
+			RTT: rtt, AckedSacked: 1000, PriorInFlight: 50000, IsAckDelayed: delayed,
+		}
+		b.CongControl(&c, &rs)
+	}
+	step(0, ms(50), false)
+	step(ms(1000), ms(40), false)
+	if b.minRTT != ms(40) || b.minRTTStamp != clock.Time(ms(1000)) {
+		t.Fatalf("min_rtt %v at %v", b.minRTT, b.minRTTStamp)
+	}
+	step(ms(5000), ms(60), false)
+	step(ms(11000), ms(60), false) // exactly 10 s: not yet expired
+	if b.minRTT != ms(40) || b.mode == bbrProbeRTT {
+		t.Fatalf("min_rtt %v mode %v at 10 s", b.minRTT, b.mode)
+	}
+	step(ms(11000)+1, ms(60), true) // expired, but a delayed ACK's RTT is not trusted
+	if b.minRTT != ms(40) {
+		t.Fatalf("delayed-ACK sample replaced an expired min_rtt: %v", b.minRTT)
+	}
+	if b.mode != bbrProbeRTT || c.Cwnd != 4*1000 {
+		t.Fatalf("expired min_rtt: mode %v cwnd %d, want probe_rtt at 4 packets", b.mode, c.Cwnd)
+	}
+	step(ms(11001), ms(60), false) // expired: any sample replaces it
+	if b.minRTT != ms(60) || b.Info().MinRTT != ms(60) {
+		t.Fatalf("expired min_rtt not replaced: %v", b.minRTT)
+	}
+}
+
+// TestBBRAppLimitedKeepsBW: app-limited samples must not lower the bw
+// estimate, however long they last; the same samples not marked
+// app-limited age it out after the 10-round window.
+func TestBBRAppLimitedKeepsBW(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		s := newBBRSim(t, bbrTestRate, bbrTestRTT, 3)
+		s.run(3 * time.Second)
+		bw0 := s.cc.maxBW()
+		if math.Abs(float64(bw0)/bbrTestRate-1) > 0.01 {
+			t.Fatalf("bw before app-limited phase %d", bw0)
+		}
+		s.ignoreAppLimited = ignore
+		s.setAppRate(bbrTestRate / 5)
+		minBW := bw0
+		lowSamples := 0
+		s.onAck = func(rs *tcp.RateSample) {
+			minBW = min(minBW, s.cc.Info().Bandwidth)
+			if rs.HasRate() && float64(rs.Delivered)/rs.Interval.Seconds() < bbrTestRate/2 {
+				lowSamples++
+			}
+		}
+		s.run(4 * time.Second)
+		if lowSamples < 500 {
+			t.Fatalf("ignore=%v: only %d low-rate samples", ignore, lowSamples)
+		}
+		if !ignore && minBW != bw0 {
+			t.Errorf("app-limited samples lowered bw %d -> %d", bw0, minBW)
+		}
+		if ignore && float64(minBW) > bbrTestRate/4 {
+			t.Errorf("unmarked low samples did not age out of the bw filter: %d", minBW)
+		}
+	}
+}
+
+// TestBBRIdleRestart: restarting from idle while app-limited paces PROBE_BW
+// at 1.0*bw and defers PROBE_RTT until data is acked.
+func TestBBRIdleRestart(t *testing.T) {
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	s.run(2 * time.Second)
+	for s.cc.mode != bbrProbeBW || s.cc.cycleIdx != 0 {
+		s.run(time.Millisecond)
+	}
+	bw := s.cc.bwEstimate()
+	if s.c.PacingRate != rateBytesPerSec(bw, bbrPacingGain[0]) {
+		t.Fatalf("1.25 phase pacing %d", s.c.PacingRate)
+	}
+	c := s.c
+	c.AppLimited = false
+	s.cc.OnEvent(&c, tcp.EventTxStart) // not app-limited: ignored
+	if c.PacingRate != rateBytesPerSec(bw, bbrPacingGain[0]) || s.cc.idleRestart {
+		t.Fatal("TX_START without app-limited changed state")
+	}
+	c.AppLimited = true
+	s.cc.OnEvent(&c, tcp.EventTxStart)
+	if want := rateBytesPerSec(bw, bbrUnit); c.PacingRate != want || !s.cc.idleRestart {
+		t.Fatalf("idle restart pacing %d, want %d", c.PacingRate, want)
+	}
+	// An expired min_rtt does not start PROBE_RTT on the restart ACK...
+	s.cc.minRTTStamp = c.Now.Add(-11 * time.Second)
+	c.Now = c.Now.Add(time.Millisecond)
+	c.Delivered += 1000
+	rs := tcp.RateSample{PriorDelivered: c.Delivered - 1000, Delivered: 1000, Interval: 50 * time.Millisecond,
+		RTT: 50 * time.Millisecond, AckedSacked: 1000, PriorInFlight: c.InFlight, IsAppLimited: true}
+	s.cc.CongControl(&c, &rs)
+	if s.cc.mode == bbrProbeRTT || s.cc.idleRestart {
+		t.Fatalf("mode %v idleRestart %v after restart ACK", s.cc.mode, s.cc.idleRestart)
+	}
+	// ... but does on the next one (min_rtt was refreshed by the expired
+	// filter taking the sample, so expire it again).
+	s.cc.minRTTStamp = c.Now.Add(-11 * time.Second)
+	c.Now = c.Now.Add(time.Millisecond)
+	c.Delivered += 1000
+	rs.PriorDelivered = c.Delivered - 1000
+	s.cc.CongControl(&c, &rs)
+	if s.cc.mode != bbrProbeRTT {
+		t.Fatalf("mode %v, want probe_rtt", s.cc.mode)
+	}
+}
+
+// TestBBRPacketConservation drives recovery by hand from a steady state.
+func TestBBRPacketConservation(t *testing.T) {
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	s.run(3 * time.Second)
+	b := s.cc
+	c := s.c
+	mss := s.mss
+	cwnd0 := c.Cwnd
+	ss := b.SsThresh(&c)
+	if ss != c.Ssthresh {
+		t.Fatalf("SsThresh changed ssthresh: %d -> %d", c.Ssthresh, ss)
+	}
+	if b.priorCwnd != cwnd0 {
+		t.Fatalf("prior cwnd %d, want %d", b.priorCwnd, cwnd0)
+	}
+	c.CAState = tcp.CARecovery
+	b.SetState(&c, tcp.CARecovery)
+
+	ack := func(losses int, roundStart bool) *tcp.RateSample {
+		c.Now = c.Now.Add(time.Millisecond)
+		c.Delivered += uint64(mss)
+		c.Lost += uint64(losses)
+		c.InFlight -= mss + losses
+		prior := b.nextRTTDelivered - 1
+		if roundStart {
+			prior = b.nextRTTDelivered
+		}
+		rs := &tcp.RateSample{PriorDelivered: prior, Delivered: 50 * int64(mss), Interval: bbrTestRTT,
+			RTT: bbrTestRTT, AckedSacked: mss, Losses: losses, PriorInFlight: c.InFlight + mss + losses}
+		b.CongControl(&c, rs)
+		return rs
+	}
+	// First ACK of recovery: cwnd = inflight + acked, and a round starts.
+	c.InFlight = cwnd0 - 10*mss
+	ack(3*mss, false)
+	if c.Cwnd != c.InFlight+mss {
+		t.Fatalf("entering recovery: cwnd %d, want inflight+acked %d", c.Cwnd, c.InFlight+mss)
+	}
+	if b.nextRTTDelivered != c.Delivered || !b.packetConservation {
+		t.Fatal("recovery did not start a conservation round")
+	}
+	// Same round: one packet out per packet acked, less what was lost.
+	cw := c.Cwnd
+	ack(2*mss, false)
+	if want := max(cw-2*mss, c.InFlight+mss); c.Cwnd != want {
+		t.Fatalf("conservation: cwnd %d, want %d", c.Cwnd, want)
+	}
+	// Next round: conservation ends; cwnd grows by acked toward target.
+	cw = c.Cwnd
+	ack(0, true)
+	if b.packetConservation || c.Cwnd != cw+mss {
+		t.Fatalf("after the first round: conservation %v cwnd %d, want %d", b.packetConservation, c.Cwnd, cw+mss)
+	}
+	// Leaving recovery restores the cwnd saved on entry (capped at target).
+	c.CAState = tcp.CAOpen
+	b.SetState(&c, tcp.CAOpen)
+	ack(0, false)
+	target := b.quantizationBudget(&c, b.bdp(&c, b.bwEstimate(), b.cwndGain)+b.ackAggregationCwnd())
+	if want := min(cwnd0+mss, target); c.Cwnd != want {
+		t.Fatalf("leaving recovery: cwnd %d, want %d (saved %d, target %d)", c.Cwnd, want, cwnd0, target)
+	}
+}
+
+func TestBBRLossAndUndo(t *testing.T) {
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	s.run(3 * time.Second)
+	b := s.cc
+	c := s.c
+	b.fullBWCnt = 2
+	b.SetState(&c, tcp.CALoss)
+	if b.prevCAState != tcp.CALoss || b.fullBW != 0 || !b.roundStart {
+		t.Fatalf("SetState(Loss): prev %v fullBW %d roundStart %v", b.prevCAState, b.fullBW, b.roundStart)
+	}
+	if !b.ltIsSampling {
+		t.Fatal("an RTO did not start long-term sampling")
+	}
+	b.fullBW = 5
+	if got := b.UndoCwnd(&c); got != c.Cwnd {
+		t.Fatalf("UndoCwnd = %d, want %d", got, c.Cwnd)
+	}
+	if b.fullBW != 0 || b.fullBWCnt != 0 || b.ltIsSampling || b.ltUseBW {
+		t.Fatal("UndoCwnd did not reset full-bw and LT state")
+	}
+}
+
+// TestBBRPolicer puts a 2 Mbit/s token-bucket policer in front of a
+// 10 Mbit/s link: BBR must detect it, pace at the policed rate with gain 1
+// for 48 rounds, then resume normal probing.
+func TestBBRPolicer(t *testing.T) {
+	const police = 250000.0
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	s.policeRate = police
+	s.policeDepth = 100000
+	s.tokens = s.policeDepth
+	var detectedAt clock.Time
+	ltRounds, resets := 0, 0
+	var ltLost, ltDelivered uint64
+	prevUse := false
+	s.onAck = func(rs *tcp.RateSample) {
+		b := s.cc
+		if b.ltUseBW {
+			if !prevUse {
+				if detectedAt == 0 {
+					detectedAt = s.now
+				}
+				ltRounds = 0
+				if math.Abs(float64(b.ltBW)/police-1) > 0.1 {
+					t.Errorf("lt_bw %d, policer %v", b.ltBW, police)
+				}
+			}
+			if b.Info().Bandwidth != b.ltBW {
+				t.Fatalf("Info bandwidth %d, lt_bw %d", b.Info().Bandwidth, b.ltBW)
+			}
+			if b.mode == bbrProbeBW {
+				if b.pacingGain != bbrUnit || s.c.PacingRate != rateBytesPerSec(b.ltBW, bbrUnit) {
+					t.Fatalf("policed: gain %d pacing %d", b.pacingGain, s.c.PacingRate)
+				}
+				if b.roundStart {
+					ltRounds++
+				}
+			}
+			// Segments sent at the pre-detection rate are still
+			// being lost for a round or two; count from then on.
+			if s.now > detectedAt.Add(3*bbrTestRTT) {
+				ltLost += uint64(rs.Losses)
+				ltDelivered += uint64(rs.AckedSacked)
+			}
+		} else if prevUse {
+			resets++
+			if b.roundStart {
+				ltRounds++ // the round that ended lt_bw's use
+			}
+			if b.mode == bbrProbeBW && ltRounds != bbrLTBWMaxRtts {
+				t.Errorf("used lt_bw for %d PROBE_BW rounds, want %d", ltRounds, bbrLTBWMaxRtts)
+			}
+		}
+		prevUse = b.ltUseBW
+	}
+	s.run(20 * time.Second)
+	if detectedAt == 0 || detectedAt > clock.Time(2*time.Second) {
+		t.Fatalf("policer detected at %v", detectedAt)
+	}
+	if resets == 0 {
+		t.Error("lt_bw never expired after 48 rounds")
+	}
+	if ltDelivered == 0 || float64(ltLost) > 0.03*float64(ltDelivered) {
+		t.Errorf("while policed: lost %d of %d delivered", ltLost, ltDelivered)
+	}
+	// Goodput is the policed rate.
+	if g := float64(s.delivered) / 20; g < 0.9*police || g > police*1.1+s.policeDepth/20 {
+		t.Errorf("goodput %.0f B/s, policer %v", g, police)
+	}
+}
+
+// TestBBRDeterministic: same seed, same path, same trace.
+func TestBBRDeterministic(t *testing.T) {
+	run := func() ([]bbrModeEvent, uint64, int) {
+		s := newBBRSim(t, bbrTestRate, bbrTestRTT, 42)
+		s.drift = 1e-5
+		m := recordModes(s)
+		s.run(25 * time.Second)
+		return *m, s.delivered, s.c.Cwnd
+	}
+	m1, d1, c1 := run()
+	m2, d2, c2 := run()
+	if d1 != d2 || c1 != c2 || len(m1) != len(m2) {
+		t.Fatalf("runs differ: %d/%d %d/%d %d/%d", d1, d2, c1, c2, len(m1), len(m2))
+	}
+	for i := range m1 {
+		if m1[i] != m2[i] {
+			t.Fatalf("mode change %d differs: %v vs %v", i, m1[i], m2[i])
+		}
+	}
+}
+
+// TestBBRMaxPacingRate: the user's cap applies to every pacing rate.
+func TestBBRMaxPacingRate(t *testing.T) {
+	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
+	s.c.MaxPacingRate = 500000
+	s.onAck = func(rs *tcp.RateSample) {
+		if s.c.PacingRate > 500000 {
+			t.Fatalf("pacing %d above cap", s.c.PacingRate)
+		}
+	}
+	s.run(3 * time.Second)
+	if g := float64(s.delivered) / 3; g > 500000*1.05 {
+		t.Errorf("goodput %.0f above the pacing cap", g)
+	}
+}

@@ -1,0 +1,452 @@
+package tcp
+
+// What to send and when (Linux tcp_output.c): retransmissions of segments
+// marked lost first, then new data as the congestion window, the peer's
+// window, Nagle's algorithm and the pacer allow, then FIN; a pure ACK or a
+// window update when nothing else carries one.
+//
+// Pacing: when a pacing rate is set, data leaves in bursts of at most one
+// send quantum, and the next burst may start only once the previous one
+// has "drained" at the pacing rate (an earliest-departure-time pacer, the
+// role of the fq qdisc for Linux BBR). Up to one quantum of credit is kept
+// so that a late timer does not cost throughput.
+
+import (
+	"time"
+
+	"github.com/ustack/ustack/clock"
+	"github.com/ustack/ustack/ip"
+	"github.com/ustack/ustack/wire"
+)
+
+// output sends everything that is due now.
+func (c *Conn) output(now clock.Time) {
+	switch c.state {
+	case StateClosed, StateListen, StateTimeWait:
+		if c.ackNow && c.state == StateTimeWait {
+			c.sendACK(now)
+		}
+		return
+	case StateSynSent, StateSynReceived:
+		if c.sndNxt == c.iss || c.rtoAt <= now {
+			if c.rtoAt <= now && c.sndNxt != c.iss {
+				c.synRetries++
+				c.backoff++
+				if c.synRetries > c.s.opts.SynRetries {
+					c.s.stats.AttemptFails++
+					c.destroy(ErrTimeout)
+					return
+				}
+			}
+			c.sendSYN(now)
+		} else if c.ackNow && c.state == StateSynReceived {
+			c.sendSYN(now)
+		}
+		return
+	}
+	sentData := false
+	rate := c.pacingRate()
+	quantum := c.sendQuantum(rate)
+	for {
+		if rate > 0 && c.paceNext > now {
+			c.paceAt = c.paceNext
+			break
+		}
+		c.paceAt = clock.Never
+		burst := 0
+		for burst < quantum {
+			n := c.sendOne(now)
+			if n <= 0 {
+				break
+			}
+			burst += n
+			sentData = true
+		}
+		if burst == 0 {
+			break
+		}
+		if rate > 0 {
+			base := max(c.paceNext, now.Add(-time.Duration(uint64(quantum)*uint64(time.Second)/rate)))
+			c.paceNext = base.Add(time.Duration(uint64(burst) * uint64(time.Second) / rate))
+		}
+	}
+	if !sentData && (c.ackNow || c.windowUpdateDue()) {
+		c.sendACK(now)
+	}
+	c.checkAppLimited()
+}
+
+// pacingRate returns the rate to pace at in bytes/s, or 0 for no pacing.
+func (c *Conn) pacingRate() uint64 {
+	r := c.ccs.PacingRate
+	if r == 0 && c.s.opts.PaceAll && c.rtt.srtt > 0 {
+		// Linux tcp_update_pacing_rate: 200% of cwnd/srtt in slow start, 120% after.
+		ratio := uint64(120)
+		if c.ccs.Cwnd < c.ccs.Ssthresh/2 {
+			ratio = 200
+		}
+		r = uint64(c.ccs.Cwnd) * uint64(time.Second) / uint64(c.rtt.srtt) * ratio / 100
+	}
+	if c.ccs.MaxPacingRate > 0 && (r == 0 || r > c.ccs.MaxPacingRate) {
+		r = c.ccs.MaxPacingRate
+	}
+	return r
+}
+
+// sendQuantum sizes bursts like Linux tcp_tso_autosize: ~1 ms at the pacing
+// rate, at least two segments, at most 64 KiB.
+func (c *Conn) sendQuantum(rate uint64) int {
+	if q := c.ccs.SendQuantum; q > 0 {
+		return max(q, c.mss)
+	}
+	if rate == 0 {
+		return 1 << 30
+	}
+	q := int(rate >> 10)
+	return min(max(q, 2*c.mss), 65536)
+}
+
+// sendOne sends one segment (a retransmission, new data or a FIN) if the
+// windows allow, and returns the sequence space it used.
+func (c *Conn) sendOne(now clock.Time) int {
+	q := &c.rtx
+	cwnd := c.ccs.Cwnd
+	inflight := q.inflight()
+	// 1. Retransmit what is marked lost.
+	if t, idx := q.nextToRetransmit(); t != nil {
+		if inflight+t.len() > cwnd && inflight > 0 {
+			c.roundCwndLim = true
+			return 0
+		}
+		if t.len() > c.mss && t.flags&segFIN == 0 {
+			q.split(c.s, idx, t.seq+uint32(c.mss))
+			t = q.at(idx)
+		}
+		c.transmit(now, t, true)
+		return t.len()
+	}
+	// 2. New data.
+	dataEnd := c.bufSeq + uint32(c.sndBuf.n)
+	avail := int(int32(dataEnd - c.sndNxt))
+	if avail > 0 {
+		wndLeft := int(int32(c.sndUna + uint32(c.sndWnd) - c.sndNxt))
+		cwndLeft := cwnd - inflight
+		n := min(avail, c.mss)
+		if cwndLeft < n {
+			c.roundCwndLim = true
+			if cwndLeft < c.mss && inflight > 0 {
+				return 0
+			}
+			n = max(min(n, cwndLeft), min(n, c.mss))
+		}
+		if wndLeft < n {
+			if wndLeft <= 0 {
+				c.armPersist(now)
+				return 0
+			}
+			// Send a partial segment only if it is a good part of the
+			// window or nothing is in flight (sender SWS avoidance).
+			if wndLeft < c.maxSndWnd/2 && q.len() > 0 {
+				return 0
+			}
+			n = wndLeft
+		}
+		// Nagle: hold a small segment while data is unacknowledged.
+		if n < c.mss && n == avail && !c.noDelay && q.len() > 0 && !(c.finQueued) {
+			return 0
+		}
+		fin := c.finQueued && n == avail
+		var flags segFlags
+		end := c.sndNxt + uint32(n)
+		if fin {
+			flags |= segFIN
+			end++
+		}
+		t := q.push(c.s, c.sndNxt, end, flags)
+		c.sndNxt = end
+		if fin {
+			c.finSent = true
+			c.finTransition()
+		}
+		c.transmit(now, t, false)
+		return t.len()
+	}
+	// 3. A FIN on its own.
+	if c.finQueued && !c.finSent && avail == 0 {
+		if inflight >= cwnd && inflight > 0 {
+			return 0
+		}
+		t := q.push(c.s, c.sndNxt, c.sndNxt+1, segFIN)
+		c.sndNxt++
+		c.finSent = true
+		c.finTransition()
+		c.transmit(now, t, false)
+		return 1
+	}
+	return 0
+}
+
+func (c *Conn) finTransition() {
+	switch c.state {
+	case StateEstablished, StateSynReceived:
+		c.setState(StateFinWait1)
+	case StateCloseWait:
+		c.setState(StateLastAck)
+	}
+}
+
+// transmit (re)sends segment t.
+func (c *Conn) transmit(now clock.Time, t *txSeg, retrans bool) {
+	q := &c.rtx
+	if retrans {
+		q.markRetransmitted(t)
+		c.info.bytesRetrans += uint64(t.len())
+		c.info.totalRetrans++
+		c.ccs.Retrans += uint64(t.len())
+		c.s.stats.RetransSegs++
+	}
+	wasEmpty := q.inflight() == t.len() && !retrans || q.inflight() == 0
+	if c.ccs.CAState == CARecovery {
+		c.prr.prrOut += t.len()
+	}
+	if q.inflight()-t.len() <= 0 && c.lastSendAt != 0 && now.Sub(c.lastSendAt) > c.rtt.rto && c.state.synchronized() {
+		c.restartAfterIdle(now)
+	}
+	if q.inflight() == t.len() || q.inflight() == 0 {
+		c.cc.OnEvent(&c.ccs, EventTxStart)
+	}
+	c.rate.onSent(now, t, wasEmpty)
+	t.xmitTime = now
+	q.touch(t)
+	payload := t.len()
+	flags := wire.FlagACK
+	if t.flags&segFIN != 0 {
+		flags |= wire.FlagFIN
+		payload--
+	}
+	if payload > 0 {
+		flags |= wire.FlagPSH
+	}
+	c.sendSegment(now, t.seq, flags, int(t.seq-c.bufSeq), payload)
+	c.info.bytesSent += uint64(payload)
+	c.info.dataSegsOut++
+	c.lastSendAt = now
+	if c.rtoAt == clock.Never {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+}
+
+// restartAfterIdle applies RFC 7661-style window restart after idle.
+func (c *Conn) restartAfterIdle(now clock.Time) {
+	c.cc.OnEvent(&c.ccs, EventCwndRestart)
+	if c.ccController == nil {
+		iw := c.s.opts.InitialCwnd * c.mss
+		if c.ccs.Cwnd > iw {
+			c.ccs.Ssthresh = max(c.ccs.Ssthresh, c.ccs.Cwnd*3/4)
+			c.ccs.Cwnd = iw
+		}
+	}
+}
+
+// checkAppLimited marks the flight app-limited when we ran out of data.
+func (c *Conn) checkAppLimited() {
+	if !c.state.synchronized() {
+		return
+	}
+	dataEnd := c.bufSeq + uint32(c.sndBuf.n)
+	nothing := dataEnd == c.sndNxt && (!c.finQueued || c.finSent)
+	c.rate.checkAppLimited(c.rtx.inflight(), c.ccs.Cwnd, c.mss, nothing, c.rtx.lost > c.rtx.retransOut)
+}
+
+// currentRTO is the RTO with exponential backoff.
+func (c *Conn) currentRTO() time.Duration {
+	rto := c.rtt.rto
+	for i := 0; i < c.backoff && rto < c.s.opts.MaxRTO; i++ {
+		rto *= 2
+	}
+	return min(rto, c.s.opts.MaxRTO)
+}
+
+// tsNow is our timestamp clock: milliseconds.
+func (c *Conn) tsNow(now clock.Time) uint32 {
+	return uint32(int64(now)/int64(time.Millisecond)) + c.iss
+}
+
+// rcvWindow is the receive window we can offer from RCV.NXT.
+func (c *Conn) rcvWindow() int {
+	w := c.rcvBuf.cap() - c.rcvBuf.n
+	if c.readShut {
+		w = max(w, 0)
+	}
+	max := 65535 << c.rcvWScale
+	return min(w, max)
+}
+
+// windowToAdvertise returns the window field and updates the advertised edge.
+func (c *Conn) windowToAdvertise() uint16 {
+	w := c.rcvWindow()
+	edge := c.rcvNxt + uint32(w)
+	if seqLT(edge, c.rcvAdvEdge) {
+		edge = c.rcvAdvEdge // never shrink the window (RFC 9293 3.8.6.2.2)
+	}
+	// Round up to the scale so the peer sees at least what we promise.
+	w = int(edge - c.rcvNxt)
+	f := (w + (1 << c.rcvWScale) - 1) >> c.rcvWScale
+	if f > 65535 {
+		f = 65535
+	}
+	c.rcvAdvEdge = c.rcvNxt + uint32(f<<c.rcvWScale)
+	return uint16(f)
+}
+
+// windowUpdateDue reports whether reading opened enough window to tell the
+// peer (receiver-side silly window avoidance, RFC 1122 4.2.3.3).
+func (c *Conn) windowUpdateDue() bool {
+	if !c.state.synchronized() || c.finRcvd {
+		return false
+	}
+	edge := c.rcvNxt + uint32(c.rcvWindow())
+	grow := int(int32(edge - c.rcvAdvEdge))
+	return grow >= min(c.rcvBuf.cap()/2, 2*max(c.rcvMSS, c.mss)) && grow > 0
+}
+
+// sendACK sends a pure ACK (with SACK blocks).
+func (c *Conn) sendACK(now clock.Time) {
+	c.sendSegment(now, c.sndNxt, wire.FlagACK, 0, 0)
+}
+
+// sendSYN sends our SYN or SYN-ACK.
+func (c *Conn) sendSYN(now clock.Time) {
+	flags := wire.FlagSYN
+	if c.state == StateSynReceived {
+		flags |= wire.FlagACK
+	}
+	c.sndNxt = c.iss + 1
+	c.lastSendAt = now
+	c.sendSegment(now, c.iss, flags, 0, 0)
+	c.rtoAt = now.Add(c.currentRTO())
+}
+
+// sendRST sends a reset with the given sequence numbers.
+func (c *Conn) sendRST(seq, ack uint32, withAck bool) {
+	var h wire.TCPHeader
+	h.SrcPort, h.DstPort = c.id.local.Port(), c.id.remote.Port()
+	h.Seq = seq
+	h.Flags = wire.FlagRST
+	h.Options.WScale = -1
+	if withAck {
+		h.Ack = ack
+		h.Flags |= wire.FlagACK
+	}
+	c.s.writeRaw(c.id, &h, nil, 0, 0)
+	c.s.stats.OutRsts++
+}
+
+// sendSegment builds and sends one segment whose payload (if any) is taken
+// from the send buffer at offset off.
+func (c *Conn) sendSegment(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int) {
+	var h wire.TCPHeader
+	h.SrcPort, h.DstPort = c.id.local.Port(), c.id.remote.Port()
+	h.Seq = seq
+	h.Flags = flags
+	h.Options.WScale = -1
+	syn := flags&wire.FlagSYN != 0
+	if flags&wire.FlagACK != 0 {
+		h.Ack = c.rcvNxt
+	}
+	if syn {
+		h.Options.MSS = uint16(min(c.advMSS, 65535))
+		active := c.state == StateSynSent
+		if !c.s.opts.NoWindowScaling && (active || c.wsOK) {
+			h.Options.WScale = int8(c.rcvWScale)
+		}
+		if !c.s.opts.NoSACK && (active || c.sackOK) {
+			h.Options.SACKPermitted = true
+		}
+		if !c.s.opts.NoTimestamps && (active || c.tsOK) {
+			h.Options.HasTimestamp = true
+			h.Options.TSVal = c.tsNow(now)
+			h.Options.TSEcr = c.tsRecent
+		}
+		w := c.rcvWindow()
+		h.Window = uint16(min(w, 65535))
+		c.rcvAdvEdge = c.rcvNxt + uint32(h.Window)
+	} else {
+		h.Window = c.windowToAdvertise()
+		if c.tsOK {
+			h.Options.HasTimestamp = true
+			h.Options.TSVal = c.tsNow(now)
+			h.Options.TSEcr = c.tsRecent
+		}
+		if c.sackOK && flags&wire.FlagRST == 0 {
+			c.fillSACK(&h.Options)
+		}
+	}
+	c.s.writeRaw(c.id, &h, &c.sndBuf, off, n)
+	c.info.segsOut++
+	if flags&wire.FlagACK != 0 {
+		c.lastAckSent = c.rcvNxt
+		c.ackNow = false
+		c.unackedBytes = 0
+		c.delackAt = clock.Never
+		if c.quickAcks > 0 && c.state.synchronized() {
+			c.quickAcks--
+		}
+	}
+}
+
+// fillSACK puts D-SACK and the most recent SACK blocks into o.
+func (c *Conn) fillSACK(o *wire.TCPOptions) {
+	limit := 4
+	if o.HasTimestamp {
+		limit = 3
+	}
+	o.NumSACK = 0
+	if c.hasDSACK {
+		o.SACK[0] = c.dsack
+		o.NumSACK = 1
+		c.hasDSACK = false
+	}
+	r := c.rcvBuf.ooo.r
+	if len(r) == 0 {
+		return
+	}
+	base := c.rcvNxt - uint32(c.rcvBuf.n)
+	used := make([]bool, 0, 8)
+	used = used[:0]
+	for o.NumSACK < limit {
+		best := -1
+		for i := range r {
+			if i < len(used) && used[i] {
+				continue
+			}
+			if best < 0 || r[i].stamp > r[best].stamp {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		for len(used) <= best {
+			used = append(used, false)
+		}
+		used[best] = true
+		o.SACK[o.NumSACK] = wire.SACKBlock{Start: base + uint32(r[best].start), End: base + uint32(r[best].end)}
+		o.NumSACK++
+	}
+}
+
+// writeRaw encodes h, appends plen payload bytes taken from src at offset
+// srcOff, checksums and hands the segment to the network.
+func (s *Stack) writeRaw(id fourTuple, h *wire.TCPHeader, src *sendBuffer, srcOff, plen int) {
+	buf := s.scratch
+	off := ip.HeaderRoom
+	hl := h.Encode(buf[off:])
+	if plen > 0 {
+		src.copyOut(buf[off+hl:off+hl+plen], srcOff)
+	}
+	seg := buf[off : off+hl+plen]
+	wire.SetTCPChecksum(id.local.Addr(), id.remote.Addr(), seg)
+	s.stats.SegsOut++
+	_ = s.net.WritePacket(id.local.Addr(), id.remote.Addr(), wire.ProtoTCP, 0, buf[:off+hl+plen], off)
+}
