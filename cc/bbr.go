@@ -102,15 +102,17 @@ const (
 	bbrFullBWCnt = 3
 
 	// Long-term ("LT") bandwidth estimator (policer detection).
-	bbrLTIntvlMinRtts           = 4           // min rounds in an LT sampling interval
-	bbrLTLossThresh             = 50          // lossy if lost/delivered >= 50/256 (~20%)
-	bbrLTBWRatio                = bbrUnit / 8 // consistent if bw differs by <= 1/8 ...
-	bbrLTBWDiff                 = 4000 / 8    // ... or by <= 4 kbit/s (here: bytes/s)
-	bbrLTBWMaxRtts              = 48          // use lt_bw for this many rounds
-	bbrExtraAckedGain           = bbrUnit     // gain on extra_acked added to cwnd
-	bbrExtraAckedWinRtts        = 5           // extra_acked window half-length, rounds
-	bbrAckEpochAckedResetThresh = 1 << 20     // packets; restart the ACK epoch
-	bbrExtraAckedMaxUs          = 100 * 1000
+	bbrLTIntvlMinRtts = 4           // min rounds in an LT sampling interval
+	bbrLTLossThresh   = 50          // lossy if lost/delivered >= 50/256 (~20%)
+	bbrLTBWRatio      = bbrUnit / 8 // consistent if bw differs by <= 1/8 ...
+	bbrLTBWDiff       = 4000 / 8    // ... or by <= 4 kbit/s, i.e. 500 bytes/s
+	bbrLTBWMaxRtts    = 48          // use lt_bw for this many rounds
+
+	// ACK aggregation allowance.
+	bbrExtraAckedGain           = bbrUnit    // gain on extra_acked added to cwnd
+	bbrExtraAckedWinRtts        = 5          // extra_acked window half-length, rounds
+	bbrAckEpochAckedResetThresh = 1 << 20    // packets (times MSS here); restart the epoch
+	bbrExtraAckedMaxUs          = 100 * 1000 // cap extra_acked at 100 ms of bw
 
 	// TCP_INIT_CWND, packets: cwnd cap while no RTT sample exists.
 	bbrTCPInitCwnd = 10
@@ -413,16 +415,16 @@ func (b *BBR) bwEstimate() uint64 {
 // extraAckedMax is the max extra bytes acked in the past 5-10 rounds.
 func (b *BBR) extraAckedMax() int { return max(b.extraAcked[0], b.extraAcked[1]) }
 
-// rateBytesPerSec applies a gain and the pacing margin to a rate
+// bbrRateBytesPerSec applies a gain and the pacing margin to a rate
 // (bbr_rate_bytes_per_sec).
-func rateBytesPerSec(rate uint64, gain int) uint64 {
+func bbrRateBytesPerSec(rate uint64, gain int) uint64 {
 	return bbrMulDiv(rate, uint64(gain)*(100-bbrPacingMarginPercent), bbrUnit*100, false)
 }
 
-// bwToPacingRate converts a bw and gain to a pacing rate, capped by the
+// bbrBWToPacingRate converts a bw and gain to a pacing rate, capped by the
 // user's maximum pacing rate.
-func bwToPacingRate(c *tcp.CCState, bw uint64, gain int) uint64 {
-	rate := rateBytesPerSec(bw, gain)
+func bbrBWToPacingRate(c *tcp.CCState, bw uint64, gain int) uint64 {
+	rate := bbrRateBytesPerSec(bw, gain)
 	if c.MaxPacingRate > 0 {
 		rate = min(rate, c.MaxPacingRate)
 	}
@@ -438,13 +440,13 @@ func (b *BBR) initPacingRateFromRTT(c *tcp.CCState) {
 		b.hasSeenRTT = true
 	}
 	bw := bbrMulDiv(uint64(max(c.Cwnd, 0)), uint64(time.Second), uint64(rtt), false)
-	b.pacingRate = bwToPacingRate(c, bw, bbrHighGain)
+	b.pacingRate = bbrBWToPacingRate(c, bw, bbrHighGain)
 }
 
 // setPacingRate paces at bw*gain, but lowers the rate only once STARTUP has
 // filled the pipe (bbr_set_pacing_rate).
 func (b *BBR) setPacingRate(c *tcp.CCState, bw uint64, gain int) {
-	rate := bwToPacingRate(c, bw, gain)
+	rate := bbrBWToPacingRate(c, bw, gain)
 	if !b.hasSeenRTT && c.SRTT > 0 {
 		b.initPacingRateFromRTT(c)
 	}
@@ -669,7 +671,7 @@ func (b *BBR) ltBWIntervalDone(c *tcp.CCState, bw uint64) {
 		// Is the new bw close to the previous interval's?
 		diff := max(bw, b.ltBW) - min(bw, b.ltBW)
 		if diff*bbrUnit <= bbrLTBWRatio*b.ltBW ||
-			rateBytesPerSec(diff, bbrUnit) <= bbrLTBWDiff {
+			bbrRateBytesPerSec(diff, bbrUnit) <= bbrLTBWDiff {
 			// All criteria are met: estimate we're policed.
 			b.ltBW = (bw + b.ltBW) / 2 // average the 2 intervals
 			b.ltUseBW = true

@@ -19,7 +19,7 @@ type bbrModeEvent struct {
 	from, to string
 }
 
-func recordModes(s *bbrSim) *[]bbrModeEvent {
+func bbrRecordModes(s *bbrSim) *[]bbrModeEvent {
 	var ev []bbrModeEvent
 	s.cc.OnModeChange = func(now clock.Time, from, to string) {
 		ev = append(ev, bbrModeEvent{now, from, to})
@@ -27,9 +27,9 @@ func recordModes(s *bbrSim) *[]bbrModeEvent {
 	return &ev
 }
 
-// evenPkts rounds bytes up to an even number of packets, as the
+// bbrEvenPkts rounds bytes up to an even number of packets, as the
 // quantization budget does.
-func evenPkts(bytes, mss int) int {
+func bbrEvenPkts(bytes, mss int) int {
 	p := (bytes + mss - 1) / mss
 	return (p + 1) &^ 1 * mss
 }
@@ -80,7 +80,7 @@ func TestBBRInit(t *testing.T) {
 	b = NewBBR(1)
 	c = tcp.CCState{MSS: 1000, Cwnd: 10000, SRTT: 100 * time.Millisecond, MinRTT: 90 * time.Millisecond}
 	b.Init(&c)
-	if want := rateBytesPerSec(100000, bbrHighGain); c.PacingRate != want {
+	if want := bbrRateBytesPerSec(100000, bbrHighGain); c.PacingRate != want {
 		t.Errorf("pacing rate from srtt = %d, want %d", c.PacingRate, want)
 	}
 	if b.Info().MinRTT != 90*time.Millisecond {
@@ -115,7 +115,7 @@ func TestBBRSendQuantum(t *testing.T) {
 func TestBBRStartupDoublesAndExits(t *testing.T) {
 	const rate = 12.5e6
 	s := newBBRSim(t, rate, 100*time.Millisecond, 1)
-	modes := recordModes(s)
+	modes := bbrRecordModes(s)
 	var bws []uint64
 	var lastRate uint64
 	s.onAck = func(rs *tcp.RateSample) {
@@ -129,7 +129,7 @@ func TestBBRStartupDoublesAndExits(t *testing.T) {
 				t.Fatalf("%v: STARTUP lowered the pacing rate %d -> %d", s.now, lastRate, s.c.PacingRate)
 			}
 			lastRate = s.c.PacingRate
-			if want := rateBytesPerSec(b.maxBW(), bbrHighGain); b.maxBW() > 0 && s.c.PacingRate < want {
+			if want := bbrRateBytesPerSec(b.maxBW(), bbrHighGain); b.maxBW() > 0 && s.c.PacingRate < want {
 				t.Fatalf("%v: pacing %d below high_gain*bw %d", s.now, s.c.PacingRate, want)
 			}
 		}
@@ -183,21 +183,21 @@ func TestBBRStartupDoublesAndExits(t *testing.T) {
 // that finds inflight at or below the BDP target.
 func TestBBRDrain(t *testing.T) {
 	s := newBBRSim(t, bbrTestRate, bbrTestRTT, 1)
-	modes := recordModes(s)
+	modes := bbrRecordModes(s)
 	prevMode := bbrStartup
 	drainAcks := 0
 	checked := false
 	s.onAck = func(rs *tcp.RateSample) {
 		b := s.cc
 		bw := b.maxBW()
-		target := evenPkts(b.bdp(&s.c, bw, bbrUnit)+3*b.tsoSegsGoal(&s.c)*s.mss, s.mss)
+		target := bbrEvenPkts(b.bdp(&s.c, bw, bbrUnit)+3*b.tsoSegsGoal(&s.c)*s.mss, s.mss)
 		switch {
 		case b.mode == bbrDrain:
 			drainAcks++
 			if s.c.InFlight <= target {
 				t.Fatalf("%v: still in DRAIN with inflight %d <= target %d", s.now, s.c.InFlight, target)
 			}
-			if want := rateBytesPerSec(bw, bbrDrainGain); s.c.PacingRate != want {
+			if want := bbrRateBytesPerSec(bw, bbrDrainGain); s.c.PacingRate != want {
 				t.Fatalf("%v: DRAIN pacing %d, want %d", s.now, s.c.PacingRate, want)
 			}
 			if b.cwndGain != bbrHighGain {
@@ -228,7 +228,7 @@ func TestBBRDrain(t *testing.T) {
 func TestBBRProbeBWCycle(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		s := newBBRSim(t, bbrTestRate, bbrTestRTT, seed)
-		modes := recordModes(s)
+		modes := bbrRecordModes(s)
 		prevIdx := -1
 		var phaseStart clock.Time
 		seen := map[int]int{}
@@ -273,7 +273,7 @@ func TestBBRProbeBWCycle(t *testing.T) {
 			}
 			bw := b.bwEstimate()
 			want := float64(bw) * float64(b.pacingGain) / bbrUnit * 0.99
-			if s.c.PacingRate != rateBytesPerSec(bw, b.pacingGain) || math.Abs(float64(s.c.PacingRate)-want) > 2 {
+			if s.c.PacingRate != bbrRateBytesPerSec(bw, b.pacingGain) || math.Abs(float64(s.c.PacingRate)-want) > 2 {
 				t.Fatalf("pacing rate %d, want %.0f", s.c.PacingRate, want)
 			}
 			if s.now > clock.Time(2*time.Second) {
@@ -340,7 +340,7 @@ func TestBBRProbeRTT(t *testing.T) {
 	for _, rtt := range []time.Duration{bbrTestRTT, 10 * time.Millisecond} {
 		s := newBBRSim(t, bbrTestRate, rtt, 7)
 		s.drift = 1e-5
-		modes := recordModes(s)
+		modes := bbrRecordModes(s)
 		type probe struct {
 			enter, firstLow, exit clock.Time
 			cwndBefore, cwndAfter int
@@ -505,18 +505,18 @@ func TestBBRIdleRestart(t *testing.T) {
 		s.run(time.Millisecond)
 	}
 	bw := s.cc.bwEstimate()
-	if s.c.PacingRate != rateBytesPerSec(bw, bbrPacingGain[0]) {
+	if s.c.PacingRate != bbrRateBytesPerSec(bw, bbrPacingGain[0]) {
 		t.Fatalf("1.25 phase pacing %d", s.c.PacingRate)
 	}
 	c := s.c
 	c.AppLimited = false
 	s.cc.OnEvent(&c, tcp.EventTxStart) // not app-limited: ignored
-	if c.PacingRate != rateBytesPerSec(bw, bbrPacingGain[0]) || s.cc.idleRestart {
+	if c.PacingRate != bbrRateBytesPerSec(bw, bbrPacingGain[0]) || s.cc.idleRestart {
 		t.Fatal("TX_START without app-limited changed state")
 	}
 	c.AppLimited = true
 	s.cc.OnEvent(&c, tcp.EventTxStart)
-	if want := rateBytesPerSec(bw, bbrUnit); c.PacingRate != want || !s.cc.idleRestart {
+	if want := bbrRateBytesPerSec(bw, bbrUnit); c.PacingRate != want || !s.cc.idleRestart {
 		t.Fatalf("idle restart pacing %d, want %d", c.PacingRate, want)
 	}
 	// An expired min_rtt does not start PROBE_RTT on the restart ACK...
@@ -655,7 +655,7 @@ func TestBBRPolicer(t *testing.T) {
 				t.Fatalf("Info bandwidth %d, lt_bw %d", b.Info().Bandwidth, b.ltBW)
 			}
 			if b.mode == bbrProbeBW {
-				if b.pacingGain != bbrUnit || s.c.PacingRate != rateBytesPerSec(b.ltBW, bbrUnit) {
+				if b.pacingGain != bbrUnit || s.c.PacingRate != bbrRateBytesPerSec(b.ltBW, bbrUnit) {
 					t.Fatalf("policed: gain %d pacing %d", b.pacingGain, s.c.PacingRate)
 				}
 				if b.roundStart {
@@ -700,7 +700,7 @@ func TestBBRDeterministic(t *testing.T) {
 	run := func() ([]bbrModeEvent, uint64, int) {
 		s := newBBRSim(t, bbrTestRate, bbrTestRTT, 42)
 		s.drift = 1e-5
-		m := recordModes(s)
+		m := bbrRecordModes(s)
 		s.run(25 * time.Second)
 		return *m, s.delivered, s.c.Cwnd
 	}

@@ -199,8 +199,8 @@ func (c *Config) Validate() error {
 	ifc := &c.Interface
 	switch ifc.Type {
 	case TAP, Raw, Cooked:
-		if ifc.Param == "" {
-			bad("interface", "%s interface needs a name (TAP name or host interface)", ifc.Type)
+		if !hostsetup.ValidInterfaceName(ifc.Param) {
+			bad("interface", "%s interface needs a valid name (TAP name or host interface, at most 15 characters), got %s", ifc.Type, quote(ifc.Param))
 		}
 	case "":
 		bad("interface", "no interface configured (interface tap|raw|cooked NAME, or LKL_HIJACK_NET_IFTYPE and LKL_HIJACK_NET_IFPARAMS)")
@@ -218,8 +218,11 @@ func (c *Config) Validate() error {
 			bad(name, "%s needs 0 < min <= default <= max, got %d %d %d", name, b.Min, b.Default, b.Max)
 		}
 	}
-	if c.Stack.Congestion == "" {
-		bad("congestion", "congestion control name is empty")
+	if !isWord(c.Stack.Congestion) {
+		bad("congestion", "congestion control name %s is not a word", quote(c.Stack.Congestion))
+	}
+	if h := c.Host.DNATFrom; h != "" && !hostsetup.ValidInterfaceName(h) {
+		bad("dnat-from", "%s is not a valid interface name", quote(h))
 	}
 
 	h := &c.Host

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 )
 
 // PortRange is an inclusive range of TCP ports; a single port has First == Last.
@@ -150,11 +151,19 @@ func validInstance(s string) error {
 	return nil
 }
 
+// ValidInterfaceName reports whether s is a name Linux accepts for a link
+// and that ustack can print safely (in nft rules and config files): at most
+// 15 bytes, no white space, '/', ':', '#', '"', backslash or NUL, not "." or "..".
+func ValidInterfaceName(s string) bool {
+	return s != "" && len(s) <= 15 && s != "." && s != ".." &&
+		!strings.ContainsAny(s, "/:#\"\\\x00") && strings.IndexFunc(s, unicode.IsSpace) < 0
+}
+
 func validIfname(what, s string) error {
 	if s == "" {
 		return fmt.Errorf("%s: interface name is empty", what)
 	}
-	if len(s) > 15 || strings.ContainsAny(s, "/ \t\n\"\\:") || s == "." || s == ".." {
+	if !ValidInterfaceName(s) {
 		return fmt.Errorf("%s: %q is not a valid interface name", what, s)
 	}
 	return nil

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/ustack/ustack/wire"
 )
 
-// routedPair returns host a behind router r (default routes both families)
-// with a's first data packets to far destinations already sent and
-// resolved. It returns the IP packets a sent.
+// routedPair returns host a with default routes (both families) via
+// router r on a shared segment.
 func routedPair(t *testing.T) (a, r *node, g *segment) {
 	a = ethNode(t, 1, "10.0.0.1/24", "2001:db8::1/64")
 	r = ethNode(t, 2, "10.0.0.254/24", "2001:db8::fe/64")
@@ -32,7 +30,7 @@ func lastData(t *testing.T, g *segment, proto uint8) []byte {
 }
 
 func TestPMTUFromFragNeeded(t *testing.T) {
-	a, r, g := routedPair(t)
+	a, _, g := routedPair(t)
 	far := addr("192.0.2.7")
 	payload := bytes.Repeat([]byte{0xab}, 1400)
 	buf := make([]byte, HeaderRoom+len(payload))
@@ -100,11 +98,10 @@ func TestPMTUFromFragNeeded(t *testing.T) {
 	if k := a.tcp.ctls[len(a.tcp.ctls)-2:]; k[0].Kind != ControlUnreachable || k[0].Code != wire.ICMPv4PortUnreachable || k[1].Kind != ControlTimeExceeded {
 		t.Fatalf("controls %+v", k)
 	}
-	_ = r
 }
 
 func TestPMTUFromPacketTooBig(t *testing.T) {
-	a, r, g := routedPair(t)
+	a, _, g := routedPair(t)
 	far := addr("2001:db8:99::7")
 	buf := make([]byte, HeaderRoom+1400)
 	copy(buf[HeaderRoom:], "12345678")
@@ -142,8 +139,6 @@ func TestPMTUFromPacketTooBig(t *testing.T) {
 	if c := a.tcp.ctls[len(a.tcp.ctls)-1]; c.Kind != ControlUnreachable || c.Code != wire.ICMPv6PortUnreachable {
 		t.Fatalf("control %+v", c)
 	}
-	_ = r
-	_ = time.Second
 }
 
 func TestZeroAllocs(t *testing.T) {

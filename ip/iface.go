@@ -8,6 +8,7 @@ package ip
 // links) there is no neighbour resolution: every IP frame goes to PeerMAC.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -265,15 +266,9 @@ func (s *Stack) RemoveAddress(nic *Interface, p netip.Prefix) error {
 
 // directedBroadcast returns the all-ones host address of an IPv4 prefix.
 func directedBroadcast(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	bits := p.Bits()
-	for i := range 4 {
-		for j := range 8 {
-			if i*8+j >= bits {
-				b[i] |= 0x80 >> j
-			}
-		}
-	}
+	b := p.Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | ^uint32(0)>>p.Bits()
+	binary.BigEndian.PutUint32(b[:], v)
 	return netip.AddrFrom4(b)
 }
 

@@ -106,27 +106,38 @@ func TestNeighborAgingAndProbe(t *testing.T) {
 	if st := a.nic.neigh[addr("10.0.0.2")].state; st != neighStale {
 		t.Fatalf("state %v, want stale", st)
 	}
-	// Use while stale: packet goes out at once, plus a unicast probe.
+	// Use while stale: the packet goes out at once; a unicast probe
+	// follows after the delay unless the transport confirms.
 	a.send("", "10.0.0.2", "again")
-	fr := a.dev.take()
-	if len(fr) != 2 {
-		t.Fatalf("%d frames, want data + probe", len(fr))
+	if fr := a.dev.take(); len(fr) != 1 || parseFrame(t, fr[0], LinkEthernet).proto != wire.ProtoTCP {
+		t.Fatalf("%d frames, want the data only", len(fr))
 	}
-	probe := parseFrame(t, fr[1], LinkEthernet)
+	a.s.Poll(sec(51))
+	fr := a.dev.take()
+	if len(fr) != 1 {
+		t.Fatalf("%d frames, want a probe", len(fr))
+	}
+	probe := parseFrame(t, fr[0], LinkEthernet)
 	if probe.arp.Op != wire.ARPRequest || probe.eth.Dst != mac(2) {
 		t.Fatalf("probe %+v", probe)
 	}
-	for _, f := range fr {
-		b.s.Input(sec(46), b.nic, f)
-	}
-	g.run(t, sec(46))
+	b.s.Input(sec(51), b.nic, fr[0])
+	g.run(t, sec(51))
 	if st := a.nic.neigh[addr("10.0.0.2")].state; st != neighReachable {
 		t.Fatalf("state %v after probe reply, want reachable", st)
 	}
-	// Host disappears: probes go unanswered and the entry is removed.
+	// Forward progress reported by the transport avoids the probe.
 	a.s.Poll(sec(100))
+	a.send("", "10.0.0.2", "more")
+	a.s.ConfirmNeighbor(addr("10.0.0.2"))
+	a.s.Poll(sec(106))
+	if fr := a.dev.take(); len(fr) != 1 || a.nic.neigh[addr("10.0.0.2")].state != neighReachable {
+		t.Fatalf("%d frames, state %v", len(fr), a.nic.neigh[addr("10.0.0.2")].state)
+	}
+	// Host disappears: probes go unanswered and the entry is removed.
+	a.s.Poll(sec(160))
 	a.send("", "10.0.0.2", "lost")
-	for _, at := range []float64{101, 102, 103} {
+	for _, at := range []float64{165, 166, 167, 168} {
 		a.s.Poll(sec(at))
 	}
 	if _, ok := a.nic.neigh[addr("10.0.0.2")]; ok {
@@ -135,6 +146,7 @@ func TestNeighborAgingAndProbe(t *testing.T) {
 	// Unused stale entries are garbage collected.
 	a.send("", "10.0.0.2", "again")
 	g.run(t, sec(200))
+	a.s.Poll(sec(200 + 46))
 	a.s.Poll(sec(200 + 46 + 61))
 	if len(a.nic.neigh) != 0 {
 		t.Fatalf("stale entry kept: %v", a.nic.Neighbors())
@@ -638,5 +650,3 @@ func TestStatsInvariant(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
-
-var _ = netip.Addr{}

@@ -65,13 +65,13 @@ func (st neighState) String() string {
 }
 
 type neighbor struct {
-	nic     *Interface
-	addr    netip.Addr
-	mac     wire.MAC
-	state   neighState
-	probes  int // requests sent in the current resolution or probe
-	queue   [][]byte
-	timer   clock.Timer
+	nic    *Interface
+	addr   netip.Addr
+	mac    wire.MAC
+	state  neighState
+	probes int // requests sent in the current resolution or probe
+	queue  [][]byte
+	timer  clock.Timer
 }
 
 // NeighborState is a neighbour cache entry as reported by Neighbors.
@@ -194,7 +194,6 @@ func (s *Stack) ConfirmNeighbor(dst netip.Addr) {
 	}
 	if n.state != neighReachable {
 		s.confirm(n, n.mac, true)
-		return
 	}
 }
 
@@ -345,9 +344,7 @@ func (s *Stack) inputARP(nic *Interface, b []byte) {
 	case n != nil && n.state != neighPermanent:
 		// Gratuitous ARP or a request between third parties: refresh
 		// what we already know (RFC 826 merge).
-		if n.state == neighIncomplete {
-			s.confirm(n, a.SenderMAC, false)
-		} else if n.mac != a.SenderMAC {
+		if n.state == neighIncomplete || n.mac != a.SenderMAC {
 			s.confirm(n, a.SenderMAC, false)
 		}
 	}

@@ -1,10 +1,11 @@
 package ip
 
-// Counters of a Stack. Every frame that enters Input is either delivered
-// (to a transport, to ICMP, ARP or NDP processing) or dropped and counted
-// under exactly one Drop* reason; every packet the stack is asked to send is
-// either transmitted, queued for neighbour resolution, or dropped and
-// counted.
+// Counters of a Stack. A received frame is either consumed — handed to a
+// transport, or processed by ARP, NDP or ICMP (which have their own
+// counters) — or dropped and counted under one Drop* reason. A packet the
+// stack is asked to send is transmitted, queued for neighbour resolution,
+// or dropped and counted (and WritePacket returns an error where the
+// caller can act on it).
 
 // Stats holds the counters of a Stack. All fields only grow.
 type Stats struct {

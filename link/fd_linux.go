@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -31,8 +32,9 @@ import (
 
 // pollFD is a non-blocking fd registered with the netpoller.
 type pollFD struct {
-	f  *os.File
-	rc syscall.RawConn
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
 }
 
 // newPollFD takes ownership of fd (already O_NONBLOCK).
@@ -53,27 +55,29 @@ func newPollFD(fd int, name string) (*pollFD, error) {
 // read runs fn with the fd until fn returns true; false parks the caller
 // in the netpoller until the fd is readable.
 func (p *pollFD) read(fn func(fd int) bool) error {
-	return closedErr(p.rc.Read(func(fd uintptr) bool { return fn(int(fd)) }))
+	return p.closedErr(p.rc.Read(func(fd uintptr) bool { return fn(int(fd)) }))
 }
 
 // write runs fn once with the fd under the fd's write lock.
 func (p *pollFD) write(fn func(fd int)) error {
-	return closedErr(p.rc.Write(func(fd uintptr) bool { fn(int(fd)); return true }))
+	return p.closedErr(p.rc.Write(func(fd uintptr) bool { fn(int(fd)); return true }))
 }
 
 func (p *pollFD) close() error {
-	err := p.f.Close()
-	if errors.Is(err, os.ErrClosed) {
+	if p.closed.Swap(true) {
 		return fmt.Errorf("%w", ErrClosed)
 	}
-	return err
+	return p.f.Close()
 }
 
-func closedErr(err error) error {
+// closedErr maps the runtime's "use of closed file" (internal/poll's
+// ErrFileClosing, which RawConn does not translate) and os.ErrClosed to
+// ErrClosed; deadline errors pass through.
+func (p *pollFD) closedErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, os.ErrClosed) {
+	if p.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("%w", ErrClosed)
 	}
 	return err

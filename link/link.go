@@ -115,9 +115,10 @@ type RxMeta struct {
 	// GSOSize is 0 for ordinary frames.
 	GSOType GSOType
 	GSOSize int
-	// Protocol is the EtherType the kernel reported (AF_PACKET links; 0
-	// when unknown, e.g. on tap). On HeaderNone links it tells IPv4 from
-	// IPv6 without looking at the packet.
+	// Protocol is the frame's EtherType in host order: as the kernel
+	// reported it (AF_PACKET), from the Ethernet header (tap) or from the
+	// IP version nibble (tun). On HeaderNone links it tells IPv4 (0x0800)
+	// from IPv6 (0x86dd). 0 when unknown.
 	Protocol uint16
 }
 
@@ -217,7 +218,10 @@ type Link interface {
 	// blocking until at least one is available or the link is closed.
 	// Frame i is bufs[i][:lens[i]] with metadata metas[i]. It returns the
 	// number of frames read; err is non-nil only when n == 0 (an error
-	// wrapping ErrClosed after Close). Only one goroutine may call it.
+	// wrapping ErrClosed after Close, os.ErrDeadlineExceeded after a read
+	// deadline, ErrShortBuffer for a buffer under MinBufSize bytes; any
+	// other error means the device is gone, e.g. the interface was
+	// deleted). Only one goroutine may call it.
 	ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (n int, err error)
 	// Write sends one frame; it does not retain frame. Errors: ErrClosed,
 	// ErrDropped (transient back-pressure outlasted the retries),
@@ -273,6 +277,23 @@ func (e *OpError) Error() string {
 }
 
 func (e *OpError) Unwrap() error { return e.Err }
+
+// ErrShortBuffer is returned by ReadBatch for a buffer shorter than
+// MinBufSize (buffers should be MaxFrameSize() long).
+var ErrShortBuffer = errors.New("link: ReadBatch buffer too small")
+
+// MinBufSize is the smallest buffer ReadBatch accepts.
+const MinBufSize = 64
+
+// checkBufs validates the first n ReadBatch buffers.
+func checkBufs(bufs [][]byte, n int) error {
+	for _, b := range bufs[:n] {
+		if len(b) < MinBufSize {
+			return ErrShortBuffer
+		}
+	}
+	return nil
+}
 
 // ErrBadName is wrapped by OpError for an invalid interface name.
 var ErrBadName = errors.New("invalid interface name")

@@ -286,6 +286,9 @@ func (p *Packet) ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (int, erro
 	if max == 0 {
 		return 0, nil
 	}
+	if err := checkBufs(bufs, max); err != nil {
+		return 0, err
+	}
 	n := 0
 	var rerr error
 	err := p.pfd.read(func(fd int) bool {
@@ -314,6 +317,11 @@ func (p *Packet) ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (int, erro
 			case unix.EAGAIN:
 				return n > 0
 			case unix.EINTR:
+				continue
+			case unix.ENETDOWN:
+				// The interface went down; the kernel re-arms the socket
+				// when it comes back up. Not fatal.
+				p.c.rxErrors.Add(1)
 				continue
 			default:
 				rerr = err

@@ -62,6 +62,20 @@ func newRetrier(p RetryPolicy, c *counters) *retrier {
 	return &retrier{policy: p.withDefaults(), c: c, sleep: time.Sleep}
 }
 
+// dropError is returned when the retry budget is spent; it matches both
+// ErrDropped and the last errno.
+type dropError struct {
+	errno syscall.Errno
+	tries int
+}
+
+func (e *dropError) Error() string {
+	return fmt.Sprintf("frame dropped after %d tries: %v", e.tries, e.errno)
+}
+
+func (e *dropError) Is(target error) bool { return target == ErrDropped }
+func (e *dropError) Unwrap() error        { return e.errno }
+
 // isTransient reports whether err is a retryable back-pressure errno.
 func isTransient(err error) bool {
 	var en syscall.Errno
@@ -98,7 +112,7 @@ func (r *retrier) do(send func() error, waitWritable func(d time.Duration)) erro
 		}
 		if attempt >= r.policy.Attempts {
 			r.c.txDropped.Add(1)
-			return fmt.Errorf("%w: %v (%d tries)", ErrDropped, en, attempt+1)
+			return &dropError{errno: en, tries: attempt + 1}
 		}
 		switch {
 		case en == syscall.EINTR:

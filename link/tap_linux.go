@@ -220,6 +220,9 @@ func (t *Tap) ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (int, error) 
 	if max == 0 {
 		return 0, nil
 	}
+	if err := checkBufs(bufs, max); err != nil {
+		return 0, err
+	}
 	n := 0
 	var rerr error
 	err := t.pfd.read(func(fd int) bool {

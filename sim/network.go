@@ -83,16 +83,17 @@ type Network struct {
 	now  clock.Time
 	seed uint64
 
-	heap    []*entity
-	nodes   []*nodeState
-	dirty   []*nodeState
-	pollAll bool
-	at      []atEntry
-	atSeq   uint64
-	npipes  int
-	pool    bufPool
-	work    int // deliveries at the current instant, for the livelock guard
-	err     error
+	heap      []*entity
+	nodes     []*nodeState
+	dirty     []*nodeState
+	pollAll   bool
+	at        []atEntry
+	atSeq     uint64
+	npipes    int
+	pool      bufPool
+	work      int // deliveries at the current instant, for the livelock guard
+	workLimit int
+	err       error
 
 	// MaxIterations bounds the scheduling rounds at one instant (default
 	// DefaultMaxIterations); exceeding it stops the network with an error.
@@ -135,6 +136,7 @@ func (n *Network) state(node Node) *nodeState {
 // Use it when code outside the node gives it work while the network runs.
 func (n *Network) Wake(node Node) {
 	ns := n.state(node)
+	n.markDirty(ns)
 	n.fix(&ns.ent, n.now)
 }
 
@@ -223,7 +225,11 @@ func (n *Network) RunUntil(t clock.Time) {
 		return
 	}
 	n.refresh()
-	for n.Next() <= t {
+	for {
+		next := n.Next()
+		if next > t || next == clock.Never {
+			break
+		}
 		n.step()
 		if n.err != nil {
 			return
@@ -244,7 +250,7 @@ func (n *Network) RunWhile(cond func() bool, limit clock.Time) bool {
 	}
 	n.refresh()
 	for cond() {
-		if n.Next() > limit {
+		if next := n.Next(); next > limit || next == clock.Never {
 			if limit != clock.Never && n.now < limit {
 				n.now = limit
 			}
@@ -285,8 +291,9 @@ func (n *Network) step() {
 	if maxIter <= 0 {
 		maxIter = DefaultMaxIterations
 	}
+	n.workLimit = 64 * maxIter
 	for iter := 0; ; iter++ {
-		if iter >= maxIter || n.work >= 64*maxIter {
+		if iter >= maxIter || n.work >= n.workLimit {
 			n.err = fmt.Errorf("sim: livelock at %v: more than %d scheduling rounds or %d deliveries at one instant (seed %d)%s",
 				t, maxIter, 64*maxIter, n.seed, n.describeDue(t))
 			return
@@ -299,7 +306,7 @@ func (n *Network) step() {
 			e := n.heap[0]
 			if e.pipe != nil {
 				e.pipe.deliver(t)
-				if e.when <= t && n.work >= 64*maxIter {
+				if n.work >= n.workLimit {
 					break // a pipe feeding itself at this instant
 				}
 			} else {

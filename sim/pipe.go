@@ -431,6 +431,12 @@ func (p *Pipe) deliver(now clock.Time) {
 		p.deliverOne(now, pk.buf)
 		p.net.pool.put(pk.buf)
 		p.net.work++
+		if p.net.work >= p.net.workLimit {
+			// A sink feeding this pipe at this very instant; the
+			// scheduler reports the livelock.
+			p.net.fix(&p.ent, p.next())
+			return
+		}
 	}
 }
 

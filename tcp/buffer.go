@@ -69,9 +69,6 @@ func (r *ring) advance(n int) {
 		r.head -= len(r.buf)
 	}
 	r.n -= n
-	if r.n == 0 {
-		r.head = 0
-	}
 }
 
 type sendBuffer struct {
@@ -94,8 +91,9 @@ func (b *sendBuffer) write(p []byte) int {
 		return 0
 	}
 	if b.n+n > len(b.buf) {
-		size := max(2*len(b.buf), b.n+n, 4096)
-		b.grow(min(size, max(b.limit, b.n+n)), b.n)
+		// Grow geometrically: the limit creeps up with cwnd, and a
+		// reallocation per step would copy the whole buffer each time.
+		b.grow(max(2*len(b.buf), b.n+n, 4096), b.n)
 	}
 	b.copyIn(p[:n], b.n)
 	b.n += n

@@ -358,7 +358,8 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 	ack := h.Ack
 	acked, sacked := 0, 0
 	var seqRTT, caRTT time.Duration = -1, -1
-	var newest *txSeg
+	rtxAcked := false // Karn: an ACK covering retransmitted data gives no sequence RTT
+	var lastRtx clock.Time
 
 	// Window update (RFC 9293 3.10.7.4, fifth check).
 	if seqLT(c.sndWl1, h.Seq) || (c.sndWl1 == h.Seq && seqLEQ(c.sndWl2, ack)) {
@@ -388,7 +389,10 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 				acked += t.len()
 				c.rate.onDelivered(t)
 				c.rack.update(now, t, c.rtt.minRTT)
-				if t.flags&segEverRtx == 0 {
+				if t.flags&segEverRtx != 0 {
+					rtxAcked = true
+					lastRtx = max(lastRtx, t.xmitTime)
+				} else {
 					rtt := now.Sub(t.xmitTime)
 					if seqRTT < 0 {
 						seqRTT = rtt
@@ -396,7 +400,6 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 					caRTT = rtt
 				}
 			}
-			newest = t
 			q.popFront(c.s)
 		}
 		dataEnd := c.bufSeq + uint32(c.sndBuf.n)
@@ -415,7 +418,9 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 		}
 		c.notify() // writable
 	}
-	_ = newest
+	if rtxAcked {
+		seqRTT, caRTT = -1, -1
+	}
 	if c.sackOK && h.Options.NumSACK > 0 {
 		var rtt time.Duration
 		sacked, rtt = c.processSACK(now, &h.Options)
@@ -434,7 +439,10 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 
 	// RTT: sequence-based (Karn), else timestamps for retransmitted data.
 	if seqRTT < 0 && c.tsOK && h.Options.HasTimestamp && h.Options.TSEcr != 0 && acked > 0 {
-		if d := c.tsNow(now) - h.Options.TSEcr; int32(d) >= 0 && d < 1<<20 {
+		// Only an echo of a timestamp sent no earlier than the last
+		// retransmission measures it; an older echo (the peer answering a
+		// duplicate) would fold the whole backoff into the RTT.
+		if d := c.tsNow(now) - h.Options.TSEcr; int32(d) >= 0 && time.Duration(d)*time.Millisecond <= now.Sub(lastRtx)+time.Millisecond {
 			seqRTT = time.Duration(d) * time.Millisecond
 		}
 	}
