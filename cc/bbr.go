@@ -879,7 +879,10 @@ func (b *BBR) checkProbeRTTDone(c *tcp.CCState) {
 // propagation delay is measured.
 func (b *BBR) updateMinRTT(c *tcp.CCState, rs *tcp.RateSample) {
 	expired := c.Now > b.minRTTStamp.Add(bbrMinRTTWinSec*time.Second)
-	if rs.RTT >= 0 && (rs.RTT <= b.minRTT || (expired && !rs.IsAckDelayed)) {
+	// Strictly lower, as Linux since 4.13 ("rs->rtt_us < bbr->min_rtt_us"):
+	// with <=, a steady path whose samples equal min_rtt would refresh the
+	// stamp forever and never run PROBE_RTT.
+	if rs.RTT >= 0 && (rs.RTT < b.minRTT || (expired && !rs.IsAckDelayed)) {
 		b.minRTT = rs.RTT
 		b.minRTTStamp = c.Now
 	}

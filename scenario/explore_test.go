@@ -19,7 +19,7 @@ func TestExplore(t *testing.T) {
 		dur = 20
 	}
 	cc := os.Getenv("CC")
-	p := Path{Rate: 100e6, RTT: 100 * time.Millisecond, Loss: loss}
+	p := Path{Rate: 100e6, RTT: 100 * time.Millisecond, Loss: loss, ChecksumOffload: os.Getenv("CSUM") == ""}
 	pr, err := NewPair(1, p, tcp.Options{}, tcp.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,10 @@ type Path struct {
 	Duplicate    float64
 	Policer      *sim.TokenBucket // on A→B
 	MTU          int              // interface MTU (default 1500)
+	// ChecksumOffload lets the hosts skip verifying transport checksums
+	// on receipt, as a NIC with receive offload does: long benchmark runs
+	// use it; correctness tests leave it off.
+	ChecksumOffload bool
 }
 
 // BDP returns the path's bandwidth-delay product in bytes.
@@ -82,11 +86,11 @@ func NewPair(seed uint64, p Path, tcpA, tcpB tcp.Options) (*Pair, error) {
 	pr.AB.SetReceiver(pr.B)
 	pr.BA.SetReceiver(pr.A)
 	if nicA, err = pr.A.IP.AddInterface(ip.InterfaceConfig{Name: "eth0", LinkType: ip.LinkEthernet,
-		MAC: wire.MAC{2, 0, 0, 0, 0, 1}, MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(pr.AddrA, 24)}}, pr.AB); err != nil {
+		MAC: wire.MAC{2, 0, 0, 0, 0, 1}, MTU: mtu, ChecksumOffload: p.ChecksumOffload, Addrs: []netip.Prefix{netip.PrefixFrom(pr.AddrA, 24)}}, pr.AB); err != nil {
 		return nil, err
 	}
 	if nicB, err = pr.B.IP.AddInterface(ip.InterfaceConfig{Name: "eth0", LinkType: ip.LinkEthernet,
-		MAC: wire.MAC{2, 0, 0, 0, 0, 2}, MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(pr.AddrB, 24)}}, pr.BA); err != nil {
+		MAC: wire.MAC{2, 0, 0, 0, 0, 2}, MTU: mtu, ChecksumOffload: p.ChecksumOffload, Addrs: []netip.Prefix{netip.PrefixFrom(pr.AddrB, 24)}}, pr.BA); err != nil {
 		return nil, err
 	}
 	n.AddNode(pr.A)
@@ -138,6 +142,10 @@ type FlowOptions struct {
 	CC   string // congestion control of the sender ("" = stack default)
 	Hash bool   // keep SHA-256 of both streams
 	Port uint16 // listening port (default 5000 + flow index)
+	// OnAccept, if set, is called with the sending connection as soon as
+	// it is accepted (before it sends data), e.g. to hook its congestion
+	// control.
+	OnAccept func(now clock.Time, c *tcp.Conn)
 }
 
 var flowPort uint16 = 5000
@@ -175,6 +183,9 @@ func (pr *Pair) StartFlow(at clock.Time, src, dst *engine.Host, size int64, o Fl
 				}
 				l.Close()
 				f.Sender = c
+				if o.OnAccept != nil {
+					o.OnAccept(now, c)
+				}
 				c.Notify = f.deferOnce(src, f.stepSender)
 				f.stepSender(now)
 			})
@@ -201,15 +212,15 @@ func (pr *Pair) addrOf(h *engine.Host) netip.Addr {
 
 func (f *Flow) deferOnce(h *engine.Host, step func(clock.Time)) func() {
 	queued := false
+	run := func(now clock.Time) {
+		queued = false
+		step(now)
+	}
 	return func() {
-		if queued {
-			return
+		if !queued {
+			queued = true
+			h.Defer(run)
 		}
-		queued = true
-		h.Defer(func(now clock.Time) {
-			queued = false
-			step(now)
-		})
 	}
 }
 

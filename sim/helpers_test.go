@@ -1,5 +1,6 @@
 // Test dummies: a node that sends a numbered packet train through a device,
 // and a sink that records arrivals.
+
 package sim
 
 import (

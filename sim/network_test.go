@@ -1,6 +1,7 @@
 // Tests of the scheduler: At ordering, RunUntil/RunWhile/Step, polling of
 // due nodes and of nodes that received input, same-instant exchanges over
 // zero-delay pipes, and the livelock guard.
+
 package sim
 
 import (

@@ -27,6 +27,7 @@
 // ring, so equal-delay frames arrive in the order they were sent; the others
 // sit in a small min-heap keyed by (arrival, send order). The sink gets a
 // pooled copy that is valid only during the call.
+
 package sim
 
 import (

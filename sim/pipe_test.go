@@ -1,6 +1,7 @@
 // Tests of the pipe model: serialization, delay, drop-tail, loss,
 // duplication, reordering, jitter, policer and MTU, each against a dummy
 // packet train and a recording sink.
+
 package sim
 
 import (
@@ -150,10 +151,10 @@ func TestStreamsIndependent(t *testing.T) {
 	}
 	base := lost(false, 0)
 	if !slices.Equal(base, lost(true, 0)) {
-		t.Fatal("adding a pipe changed another pipe's losses")
+		t.Fatal("seed 7: adding a pipe changed another pipe's losses")
 	}
 	if !slices.Equal(base, lost(false, 0.3)) {
-		t.Fatal("enabling duplication changed the losses")
+		t.Fatal("seed 7: enabling duplication changed the losses")
 	}
 }
 
@@ -162,7 +163,7 @@ func TestDuplicate(t *testing.T) {
 	_, p, rec := runTrain(t, 5, PathConfig{Duplicate: 0.05, Delay: time.Millisecond}, time.Microsecond, count, 100)
 	s := p.Stats()
 	if d := math.Abs(float64(s.Duplicated) - count*0.05); d > 140 { // 4.5 sigma
-		t.Fatalf("duplicated %d of %d", s.Duplicated, count)
+		t.Fatalf("seed 5: duplicated %d of %d", s.Duplicated, count)
 	}
 	if len(rec.got) != count+int(s.Duplicated) || s.PacketsDelivered != uint64(len(rec.got)) {
 		t.Fatalf("delivered %d, %v", len(rec.got), s)
@@ -191,7 +192,7 @@ func TestReorder(t *testing.T) {
 	_, p, rec := runTrain(t, 9, cfg, 0, count, 1000) // 80 us per frame
 	s := p.Stats()
 	if d := math.Abs(float64(s.Reordered) - count*0.1); d > 190 {
-		t.Fatalf("reordered %d of %d", s.Reordered, count)
+		t.Fatalf("seed 9: reordered %d of %d", s.Reordered, count)
 	}
 	// Held back by 100 us with 80 us spacing, each held-back frame is
 	// overtaken by exactly its successor (one inversion; a run of held
@@ -203,7 +204,7 @@ func TestReorder(t *testing.T) {
 		}
 	}
 	if inversions == 0 || inversions > int(s.Reordered) || float64(inversions) < 0.85*float64(s.Reordered) {
-		t.Fatalf("%d inversions for %d reordered", inversions, s.Reordered)
+		t.Fatalf("seed 9: %d inversions for %d reordered", inversions, s.Reordered)
 	}
 	if len(rec.got) != count {
 		t.Fatalf("delivered %d", len(rec.got))
@@ -233,10 +234,10 @@ func TestJitter(t *testing.T) {
 		}
 	}
 	if mean := sum / count; mean < 10950*time.Microsecond || mean > 11050*time.Microsecond {
-		t.Fatalf("mean delay %v", mean)
+		t.Fatalf("seed 3: mean delay %v", mean)
 	}
 	if inv == 0 {
-		t.Fatal("2 ms of jitter over 100 us spacing should reorder")
+		t.Fatal("seed 3: 2 ms of jitter over 100 us spacing should reorder")
 	}
 }
 

@@ -6,6 +6,7 @@
 // (64 B .. 1 MiB) owned by the Network. A buffer returns to its class after
 // its sink call. Larger frames are allocated exactly and left to the GC.
 // The pool is not safe for concurrent use: the simulator is single-threaded.
+
 package sim
 
 import "math/bits"

@@ -8,6 +8,7 @@
 // packets another fault (say loss) hits: each fault kind of each pipe has
 // its own stream. The generator is SplitMix64, which is tiny, fast, and of
 // ample quality for fault injection.
+
 package sim
 
 import (

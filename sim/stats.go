@@ -6,6 +6,7 @@
 // 16 ns are exact, above that every power of two is split into 16 buckets,
 // so quantiles are accurate to within about 3% (the bucket midpoint is
 // reported). Recording never allocates; mean, min and max are exact.
+
 package sim
 
 import (

@@ -122,6 +122,9 @@ type Conn struct {
 	nextRoundDlv  uint64
 	roundCwndLim  bool
 	lastSendAt    clock.Time
+	sackCache     [4]wire.SACKBlock // the previous ACK's SACK blocks, already applied
+	sackCacheN    int
+	confirmedAt   clock.Time
 	paceNext      clock.Time
 
 	// Application side.
@@ -412,6 +415,9 @@ func (c *Conn) destroy(err error) {
 	c.s.net.Timers().Stop(&c.timer)
 	if c.s.conns[c.id] == c {
 		delete(c.s.conns, c.id)
+	}
+	if c.s.lastConn == c {
+		c.s.lastConn = nil
 	}
 	if c.listener != nil {
 		c.listener.remove(c)

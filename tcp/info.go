@@ -78,3 +78,8 @@ func (c *Conn) Info() Info {
 	}
 	return i
 }
+
+// CongestionControl returns the connection's congestion-control instance,
+// for tests and traces (e.g. to set a *cc.BBR's OnModeChange hook). The
+// caller must not call its methods: the core drives it.
+func (c *Conn) CongestionControl() CongestionControl { return c.cc }

@@ -31,7 +31,12 @@ func (s *Stack) HandlePacket(now clock.Time, pkt *ip.Packet) {
 		return
 	}
 	id := fourTuple{netip.AddrPortFrom(pkt.Dst, h.DstPort), netip.AddrPortFrom(pkt.Src, h.SrcPort)}
+	if c := s.lastConn; c != nil && c.id == id && c.state != StateClosed {
+		c.input(now, &h, payload)
+		return
+	}
 	if c := s.conns[id]; c != nil {
+		s.lastConn = c
 		c.input(now, &h, payload)
 		return
 	}
@@ -408,6 +413,11 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 			c.bufSeq += uint32(n)
 		}
 		c.info.bytesAcked += uint64(ack - c.sndUna)
+		if nc, ok := c.s.net.(neighborConfirmer); ok && now.Sub(c.confirmedAt) > time.Second {
+			// Forward progress proves the next hop reachable (RFC 4861 7.3.1).
+			nc.ConfirmNeighbor(c.id.remote.Addr())
+			c.confirmedAt = now
+		}
 		c.sndUna = ack
 		c.backoff = 0
 		c.retries = 0
@@ -527,6 +537,17 @@ func (c *Conn) processSACK(now clock.Time, o *wire.TCPOptions) (int, time.Durati
 			continue
 		}
 		start := seqMax(b.Start, c.sndUna)
+		// Skip what the previous ACK's blocks already covered (they were
+		// applied in full): ACKs repeat their blocks, and walking a long
+		// SACKed tail on every ACK would make recovery quadratic.
+		for _, pb := range c.sackCache[:c.sackCacheN] {
+			if seqLEQ(pb.Start, start) && seqGT(pb.End, start) {
+				start = pb.End
+			}
+		}
+		if !seqLT(start, b.End) {
+			continue
+		}
 		for idx := q.find(start); idx < q.len(); idx++ {
 			t := q.at(idx)
 			if !seqLT(t.seq, b.End) {
@@ -559,6 +580,7 @@ func (c *Conn) processSACK(now clock.Time, o *wire.TCPOptions) (int, time.Durati
 			q.hasSACK = true
 		}
 	}
+	c.sackCacheN = copy(c.sackCache[:], o.SACK[:min(o.NumSACK, len(o.SACK))])
 	return newly, rtt
 }
 

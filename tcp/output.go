@@ -412,25 +412,20 @@ func (c *Conn) fillSACK(o *wire.TCPOptions) {
 		return
 	}
 	base := c.rcvNxt - uint32(c.rcvBuf.n)
-	used := make([]bool, 0, 8)
-	used = used[:0]
+	// Most recently changed ranges first (RFC 2018 section 4): pick by
+	// descending stamp, each below the previous pick.
+	prev := ^uint64(0)
 	for o.NumSACK < limit {
 		best := -1
 		for i := range r {
-			if i < len(used) && used[i] {
-				continue
-			}
-			if best < 0 || r[i].stamp > r[best].stamp {
+			if r[i].stamp < prev && (best < 0 || r[i].stamp > r[best].stamp) {
 				best = i
 			}
 		}
 		if best < 0 {
 			break
 		}
-		for len(used) <= best {
-			used = append(used, false)
-		}
-		used[best] = true
+		prev = r[best].stamp
 		o.SACK[o.NumSACK] = wire.SACKBlock{Start: base + uint32(r[best].start), End: base + uint32(r[best].end)}
 		o.NumSACK++
 	}

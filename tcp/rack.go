@@ -89,8 +89,10 @@ func (c *Conn) rackDetectLoss(now clock.Time) int {
 				}
 			}
 			q.unlinkTime(t) // lost and waiting: re-linked when retransmitted
-		} else if timeout < 0 || remaining < timeout {
+		} else {
+			// Later transmissions are due later still: stop here.
 			timeout = remaining
+			break
 		}
 		t = next
 	}

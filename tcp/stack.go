@@ -34,6 +34,12 @@ type Network interface {
 	IsLocalAddr(a netip.Addr) bool
 }
 
+// neighborConfirmer is implemented by IP layers with a neighbour cache that
+// upper layers can confirm (ip.Stack does).
+type neighborConfirmer interface {
+	ConfirmNeighbor(dst netip.Addr)
+}
+
 // BufSizes is a min/default/max triple, as net.ipv4.tcp_wmem and tcp_rmem.
 type BufSizes struct{ Min, Default, Max int }
 
@@ -174,6 +180,7 @@ type Stack struct {
 	stats   Stats
 	scratch []byte // segment build buffer (headroom + header + payload)
 	segPool    []*txSeg
+	lastConn   *Conn // one-entry demux cache: bulk flows hit it on nearly every segment
 }
 
 // NewStack creates the TCP instance on net. Register it with the IP stack
