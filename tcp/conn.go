@@ -53,13 +53,13 @@ func (s State) synchronized() bool { return s >= StateEstablished }
 // Conn is a TCP connection. Its methods are not safe for concurrent use; the
 // runtime serialises access to a stack.
 type Conn struct {
-	s        *Stack
-	id       fourTuple
-	state    State
-	listener *Listener // set while the connection waits in a listener's queues
-	listenerHalfOpen bool // counted in the listener's SYN queue
-	route    ip.RouteInfo
-	timer    clock.Timer
+	s                *Stack
+	id               fourTuple
+	state            State
+	listener         *Listener // set while the connection waits in a listener's queues
+	listenerHalfOpen bool      // counted in the listener's SYN queue
+	route            ip.RouteInfo
+	timer            clock.Timer
 
 	// Send sequence space.
 	iss, sndUna, sndNxt uint32
@@ -80,17 +80,17 @@ type Conn struct {
 	advMSS               int // MSS we announce
 
 	// Receive sequence space.
-	irs, rcvNxt uint32
-	rcvBuf      recvBuffer
-	rcvAdvEdge  uint32 // right edge of the window we last advertised
-	finRcvd     bool
-	finPending  bool   // a FIN arrived (perhaps ahead of missing data)
-	finSeq      uint32 // its sequence number
+	irs, rcvNxt  uint32
+	rcvBuf       recvBuffer
+	rcvAdvEdge   uint32 // right edge of the window we last advertised
+	finRcvd      bool
+	finPending   bool   // a FIN arrived (perhaps ahead of missing data)
+	finSeq       uint32 // its sequence number
 	rcvMSS       int    // largest segment received: the delayed-ACK yardstick
 	unackedBytes int    // bytes received since our last ACK
-	tsRecent    uint32
-	lastAckSent uint32
-	rcvSpace    rcvSpace // receive-buffer auto-tuning
+	tsRecent     uint32
+	lastAckSent  uint32
+	rcvSpace     rcvSpace // receive-buffer auto-tuning
 
 	// ACK generation.
 	segsUnacked int  // full segments received since our last ACK
@@ -142,10 +142,10 @@ type Conn struct {
 
 type connCounters struct {
 	bytesSent, bytesRetrans, bytesAcked, bytesReceived uint64
-	segsOut, segsIn, dataSegsOut, dataSegsIn          uint64
-	totalRetrans, lostSegs                            uint64
-	deliveryRate                                      uint64
-	startedAt                                         clock.Time
+	segsOut, segsIn, dataSegsOut, dataSegsIn           uint64
+	totalRetrans, lostSegs                             uint64
+	deliveryRate                                       uint64
+	startedAt                                          clock.Time
 }
 
 // LocalAddr returns the local address and port.

@@ -57,9 +57,9 @@ type rtxQueue struct {
 	hasSACK    bool
 }
 
-func (q *rtxQueue) len() int         { return len(q.segs) - q.head }
-func (q *rtxQueue) at(i int) *txSeg  { return q.segs[q.head+i] }
-func (q *rtxQueue) inflight() int    { return q.out - q.sacked - q.lost + q.retransOut }
+func (q *rtxQueue) len() int        { return len(q.segs) - q.head }
+func (q *rtxQueue) at(i int) *txSeg { return q.segs[q.head+i] }
+func (q *rtxQueue) inflight() int   { return q.out - q.sacked - q.lost + q.retransOut }
 func (q *rtxQueue) first() *txSeg {
 	if q.len() == 0 {
 		return nil

@@ -118,16 +118,16 @@ func (o *Options) setDefaults() {
 
 // Errors returned by the API, matching what Go users expect from net.
 var (
-	ErrWouldBlock        = errors.New("tcp: operation would block")
-	ErrConnRefused       = errors.New("connection refused")
-	ErrConnReset         = errors.New("connection reset by peer")
-	ErrConnAborted       = errors.New("connection aborted")
-	ErrTimeout           = timeoutError{}
-	ErrClosed            = errors.New("use of closed connection")
-	ErrNotConnected      = errors.New("socket is not connected")
-	ErrAddrInUse         = errors.New("address already in use")
-	ErrNoPorts           = errors.New("no free ephemeral port")
-	ErrHostUnreachable   = errors.New("no route to host")
+	ErrWouldBlock         = errors.New("tcp: operation would block")
+	ErrConnRefused        = errors.New("connection refused")
+	ErrConnReset          = errors.New("connection reset by peer")
+	ErrConnAborted        = errors.New("connection aborted")
+	ErrTimeout            = timeoutError{}
+	ErrClosed             = errors.New("use of closed connection")
+	ErrNotConnected       = errors.New("socket is not connected")
+	ErrAddrInUse          = errors.New("address already in use")
+	ErrNoPorts            = errors.New("no free ephemeral port")
+	ErrHostUnreachable    = errors.New("no route to host")
 	ErrWriteAfterShutdown = errors.New("write after shutdown")
 )
 
@@ -171,16 +171,16 @@ type Stats struct {
 
 // Stack is the TCP instance of one network stack.
 type Stack struct {
-	net     Network
-	opts    Options
-	conns   map[fourTuple]*Conn
-	listen  map[netip.AddrPort]*Listener
-	secret  [32]byte
-	rng     *rand.Rand
-	stats   Stats
-	scratch []byte // segment build buffer (headroom + header + payload)
-	segPool    []*txSeg
-	lastConn   *Conn // one-entry demux cache: bulk flows hit it on nearly every segment
+	net      Network
+	opts     Options
+	conns    map[fourTuple]*Conn
+	listen   map[netip.AddrPort]*Listener
+	secret   [32]byte
+	rng      *rand.Rand
+	stats    Stats
+	scratch  []byte // segment build buffer (headroom + header + payload)
+	segPool  []*txSeg
+	lastConn *Conn // one-entry demux cache: bulk flows hit it on nearly every segment
 }
 
 // NewStack creates the TCP instance on net. Register it with the IP stack
