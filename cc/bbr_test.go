@@ -639,8 +639,15 @@ func TestBBRPolicer(t *testing.T) {
 	ltRounds, resets := 0, 0
 	var ltLost, ltDelivered uint64
 	prevUse := false
+	// Linux counts lt_bw rounds in bbr_lt_bw_sampling, at the start of
+	// the ACK, so neither the round that starts on the ACK leaving
+	// PROBE_RTT for PROBE_BW nor the one on the detecting ACK counts: go
+	// by the mode and lt_use_bw before the ACK.
+	prevMode := s.cc.mode
 	s.onAck = func(rs *tcp.RateSample) {
 		b := s.cc
+		modeAtStart := prevMode
+		prevMode = b.mode
 		if b.ltUseBW {
 			if !prevUse {
 				if detectedAt == 0 {
@@ -658,9 +665,9 @@ func TestBBRPolicer(t *testing.T) {
 				if b.pacingGain != bbrUnit || s.c.PacingRate != bbrRateBytesPerSec(b.ltBW, bbrUnit) {
 					t.Fatalf("policed: gain %d pacing %d", b.pacingGain, s.c.PacingRate)
 				}
-				if b.roundStart {
-					ltRounds++
-				}
+			}
+			if prevUse && modeAtStart == bbrProbeBW && b.roundStart {
+				ltRounds++
 			}
 			// Segments sent at the pre-detection rate are still
 			// being lost for a round or two; count from then on.
@@ -670,10 +677,10 @@ func TestBBRPolicer(t *testing.T) {
 			}
 		} else if prevUse {
 			resets++
-			if b.roundStart {
+			if modeAtStart == bbrProbeBW && b.roundStart {
 				ltRounds++ // the round that ended lt_bw's use
 			}
-			if b.mode == bbrProbeBW && ltRounds != bbrLTBWMaxRtts {
+			if modeAtStart == bbrProbeBW && ltRounds != bbrLTBWMaxRtts {
 				t.Errorf("used lt_bw for %d PROBE_BW rounds, want %d", ltRounds, bbrLTBWMaxRtts)
 			}
 		}

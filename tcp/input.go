@@ -211,6 +211,14 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 	// Segment text and FIN.
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
+		if c.closed && len(payload) > 0 && seqGEQ(seq+uint32(len(payload)), c.rcvNxt+1) {
+			// New data for a connection the application has closed: no
+			// one will ever read it, so reset as Linux does (RFC 9293
+			// 3.10.7.4: data after close is an error).
+			c.sendRST(c.sndNxt, 0, false)
+			c.destroy(ErrConnAborted)
+			return
+		}
 		if len(payload) > 0 || h.Flags&wire.FlagFIN != 0 {
 			c.receive(now, seq, payload, h.Flags&wire.FlagFIN != 0)
 		}
