@@ -227,6 +227,12 @@ func NewBBR(seed uint64) *BBR {
 	return &BBR{rng: seed, minRTT: bbrNoRTT, mode: bbrStartup}
 }
 
+// Reseed restarts the generator of random gain-cycle start phases from
+// seed. The registry's factory seeds instances in creation order, which
+// depends on everything created earlier in the process; simulations call
+// this on a new connection to be reproducible on their own.
+func (b *BBR) Reseed(seed uint64) { b.rng = seed }
+
 // Name implements tcp.CongestionControl.
 func (b *BBR) Name() string { return "bbr" }
 

@@ -75,6 +75,9 @@ type Result struct {
 	// AB is the A→B pipe's statistics over the measurement window
 	// (counters and queue delay reset at Warmup).
 	AB sim.PipeStats
+	// TCPA is the sending host's TCP counters over the whole run
+	// (timeouts, TLP probes, RACK loss marks...).
+	TCPA tcp.Stats
 }
 
 // Limit is the best possible aggregate goodput on the path in bits/s as
@@ -104,8 +107,13 @@ func (e Experiment) Run() (*Result, error) {
 		fr.Spec = s
 		flows[i] = pr.StartFlow(clock.Time(s.Start), pr.A, pr.B, -1, FlowOptions{
 			CC: s.CC,
+			// Fixed ports and BBR seeds: the defaults count flows and
+			// BBR instances process-wide, so results would depend on
+			// what ran before.
+			Port: uint16(6000 + i),
 			OnAccept: func(now clock.Time, c *tcp.Conn) {
 				if b, ok := c.CongestionControl().(*cc.BBR); ok {
+					b.Reseed(pr.Net.DeriveSeed(fmt.Sprintf("bbr%d", i)))
 					b.OnModeChange = func(now clock.Time, from, to string) {
 						fr.Modes = append(fr.Modes, ModeChange{time.Duration(now), from, to})
 					}
@@ -142,6 +150,7 @@ func (e Experiment) Run() (*Result, error) {
 		}
 	}
 	res.AB = *pr.AB.Stats()
+	res.TCPA = pr.A.TCP.Stats()
 	return res, nil
 }
 
@@ -218,3 +227,5 @@ func (f *FlowResult) Episodes(mode string, end time.Duration) [][2]time.Duration
 	}
 	return ep
 }
+
+func clockAt(d time.Duration) clock.Time { return clock.Time(d) }

@@ -43,7 +43,13 @@ func (e *rttEstimator) sample(now clock.Time, rtt, minRTO, maxRTO time.Duration)
 		e.rttvar = (3*e.rttvar + d) / 4
 		e.srtt = (7*e.srtt + rtt) / 8
 	}
-	e.rto = e.srtt + max(clockGranule, 4*e.rttvar)
+	// As Linux (tcp_rtt_estimator keeps rttvar >= tcp_rto_min), the floor
+	// applies to the variance term, not to the whole RTO: RTO >= SRTT +
+	// MinRTO. With RFC 6298's max(MinRTO, SRTT + 4*RTTVAR), an RTT near
+	// MinRTO (e.g. 100 ms plus a full 1-BDP queue) leaves the RTO a few ms
+	// above the RTT, and a lost retransmission or a queueing spike ends in
+	// a timeout before RACK/SACK can repair it.
+	e.rto = e.srtt + max(clockGranule, 4*e.rttvar, minRTO)
 	e.rto = min(max(e.rto, minRTO), maxRTO)
 	if e.minRTT == 0 || rtt <= e.minRTT || now.Sub(e.minRTTAt) > minRTTWindow {
 		e.minRTT = rtt
