@@ -102,12 +102,34 @@ func (b *sendBuffer) write(p []byte) int {
 
 type recvBuffer struct {
 	ring
-	ooo rangeSet // out-of-order bytes held beyond the in-order ones, as offsets from head
+	ooo    rangeSet // out-of-order bytes held beyond the in-order ones, as offsets from head
+	target int      // the buffer's size; memory is only allocated when data arrives
+}
+
+// size is the buffer's capacity, allocated or not yet: an idle connection
+// offers its full window without holding the memory for it.
+func (b *recvBuffer) size() int { return max(len(b.buf), b.target) }
+
+// ensure allocates the buffer up to its target size before data is stored.
+func (b *recvBuffer) ensure() {
+	if len(b.buf) < b.target {
+		b.grow(b.target, max(b.n, b.ooo.held()))
+	}
+}
+
+// resize sets a new target, growing allocated memory at once.
+func (b *recvBuffer) resize(target int) {
+	if target > b.target {
+		b.target = target
+		if len(b.buf) > 0 {
+			b.ensure()
+		}
+	}
 }
 
 // free returns the space not taken by in-order or out-of-order bytes measured
 // from the in-order end: the receive window we can offer.
-func (b *recvBuffer) free() int { return len(b.buf) - b.n }
+func (b *recvBuffer) free() int { return b.size() - b.n }
 
 // read copies in-order bytes into p.
 func (b *recvBuffer) read(p []byte) int {

@@ -369,7 +369,7 @@ func (s *Stack) newConn(now clock.Time, id fourTuple, rt ip.RouteInfo) *Conn {
 	c.peerMSS = defaultMSS(id.remote.Addr())
 	c.mss = min(c.advMSS, c.peerMSS)
 	c.sndBuf.limit = s.opts.SendBuffer.Default
-	c.rcvBuf.grow(s.opts.RecvBuffer.Default, 0)
+	c.rcvBuf.target = s.opts.RecvBuffer.Default
 	c.rcvWScale = 0
 	if !s.opts.NoWindowScaling {
 		for c.rcvWScale < 14 && (65535<<c.rcvWScale) < s.opts.RecvBuffer.Max {

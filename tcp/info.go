@@ -61,7 +61,7 @@ func (c *Conn) Info() Info {
 		RTO: c.currentRTO(), SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, MinRTT: c.rtt.minRTT,
 		Cwnd: c.ccs.Cwnd, Ssthresh: c.ccs.Ssthresh, InFlight: c.rtx.inflight(), Unacked: int(c.sndNxt - c.sndUna),
 		SackedBytes: c.rtx.sacked, LostBytes: c.rtx.lost, RetransOut: c.rtx.retransOut,
-		SndWnd: c.sndWnd, RcvWnd: int(c.rcvAdvEdge - c.rcvNxt), RcvSpace: c.rcvBuf.cap(),
+		SndWnd: c.sndWnd, RcvWnd: int(c.rcvAdvEdge - c.rcvNxt), RcvSpace: c.rcvBuf.size(),
 		SendQueue: c.sndBuf.n, RecvQueue: c.rcvBuf.n,
 		PacingRate: c.pacingRate(), DeliveryRate: c.info.deliveryRate,
 		BytesSent: c.info.bytesSent, BytesRetrans: c.info.bytesRetrans, BytesAcked: c.info.bytesAcked,

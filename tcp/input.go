@@ -136,6 +136,18 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 		c.afterInput(now)
 		return
 	}
+	// Simultaneous open: the peer's SYN-ACK (its SYN again, now acknowledging
+	// ours) completes the handshake, as in Linux. The acceptability test
+	// would call it old and answer with another SYN-ACK, and two such
+	// stacks would trade SYN-ACKs forever.
+	if c.state == StateSynReceived && c.listener == nil && seq == c.irs && h.Ack == c.sndNxt &&
+		h.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN|wire.FlagACK {
+		c.becomeEstablished(now, h)
+		c.sndWnd = int(h.Window) // a SYN's window is never scaled
+		c.ackNow = true
+		c.afterInput(now)
+		return
+	}
 	if !c.acceptable(seq, segLen) {
 		c.s.stats.OutOfWindow++
 		if h.Flags&wire.FlagRST == 0 {
@@ -150,6 +162,18 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 						return
 					}
 				}
+			}
+			if c.state == StateTimeWait && h.Flags&wire.FlagFIN != 0 {
+				// The peer's FIN again (our ACK was lost): ACK it and
+				// restart the wait (RFC 9293 3.10.7.4, TIME-WAIT).
+				c.closeAt = now.Add(c.s.opts.TimeWait)
+			}
+			if len(payload) > 0 && seqLT(seq, c.rcvNxt) && c.sackOK {
+				// An old duplicate (a spurious retransmission): report
+				// it with D-SACK (RFC 2883), as receive does for
+				// acceptable segments that start below RCV.NXT.
+				c.dsack = wire.SACKBlock{Start: seq, End: seqMin(seq+uint32(len(payload)), c.rcvNxt)}
+				c.hasDSACK = true
 			}
 			c.ackNow = true
 		}
@@ -312,14 +336,15 @@ func (c *Conn) inputSynSent(now clock.Time, h *wire.TCPHeader, payload []byte) {
 		}
 		return
 	}
-	// Simultaneous open: our SYN crossed theirs.
+	// Simultaneous open: our SYN crossed theirs. Answer with SYN-ACK now
+	// (through ackNow: it is not a retransmission, so no backoff).
 	c.state = StateSynReceived
-	c.rtoAt = now
+	c.ackNow = true
 }
 
 // synAcked takes an RTT sample from the handshake (Karn: only if not resent).
 func (c *Conn) synAcked(now clock.Time) {
-	if c.synRetries == 0 && c.lastSendAt != 0 {
+	if c.synRetries == 0 {
 		c.rtt.sample(now, now.Sub(c.lastSendAt), c.s.opts.MinRTO, c.s.opts.MaxRTO)
 	} else {
 		// RFC 6298 5.7: a retransmitted SYN leaves RTO at 3 s for data.
@@ -378,12 +403,21 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 	if seqLT(c.sndWl1, h.Seq) || (c.sndWl1 == h.Seq && seqLEQ(c.sndWl2, ack)) {
 		wnd := int(h.Window) << c.sndWScale
 		if wnd != c.sndWnd {
-			c.sndWnd = wnd
-			c.maxSndWnd = max(c.maxSndWnd, wnd)
-			if wnd > 0 {
+			if wnd > 0 && c.persistAt != clock.Never {
 				c.persistAt = clock.Never
 				c.probes = 0
+				if t := q.first(); t != nil && q.len() == 1 && t.len() == 1 && ack == c.sndUna {
+					// The window opened and the zero-window probe was
+					// not taken: send its byte again as new data.
+					q.clear(c.s)
+					c.sndNxt = c.sndUna
+				}
 			}
+			c.sndWnd = wnd
+			c.maxSndWnd = max(c.maxSndWnd, wnd)
+		}
+		if c.persistAt != clock.Never {
+			c.retries = 0 // the peer answers our probes: it is alive
 		}
 		c.sndWl1, c.sndWl2 = h.Seq, ack
 	}
@@ -747,6 +781,9 @@ func (c *Conn) receive(now clock.Time, seq uint32, payload []byte, fin bool) {
 			payload = nil
 			off = 0
 		} else {
+			// Partly old: D-SACK the old part (RFC 2883), as Linux.
+			c.dsack = wire.SACKBlock{Start: seq, End: c.rcvNxt}
+			c.hasDSACK = c.sackOK
 			payload = payload[-off:]
 			off = 0
 		}
@@ -757,7 +794,7 @@ func (c *Conn) receive(now clock.Time, seq uint32, payload []byte, fin bool) {
 	}
 	// Trim to the window we offered.
 	room := int(int32(c.rcvAdvEdge-c.rcvNxt)) - off
-	room = min(room, c.rcvBuf.cap()-c.rcvBuf.n-off)
+	room = min(room, c.rcvBuf.size()-c.rcvBuf.n-off)
 	if len(payload) > room {
 		payload = payload[:max(room, 0)]
 		fin = false
@@ -765,6 +802,7 @@ func (c *Conn) receive(now clock.Time, seq uint32, payload []byte, fin bool) {
 	if len(payload) > 0 {
 		c.info.bytesReceived += uint64(len(payload))
 		b := &c.rcvBuf
+		b.ensure()
 		if off == 0 {
 			oldN := b.n
 			b.copyIn(payload, b.n)

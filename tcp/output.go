@@ -169,6 +169,7 @@ func (c *Conn) sendOne(now clock.Time) int {
 			c.finTransition()
 		}
 		c.transmit(now, t, false)
+		c.armTLP(now) // RFC 8985 7.2: (re)start the PTO after new data
 		return t.len()
 	}
 	// 3. A FIN on its own.
@@ -181,6 +182,7 @@ func (c *Conn) sendOne(now clock.Time) int {
 		c.finSent = true
 		c.finTransition()
 		c.transmit(now, t, false)
+		c.armTLP(now)
 		return 1
 	}
 	return 0
@@ -274,7 +276,7 @@ func (c *Conn) tsNow(now clock.Time) uint32 {
 
 // rcvWindow is the receive window we can offer from RCV.NXT.
 func (c *Conn) rcvWindow() int {
-	w := c.rcvBuf.cap() - c.rcvBuf.n
+	w := c.rcvBuf.size() - c.rcvBuf.n
 	if c.readShut {
 		w = max(w, 0)
 	}
@@ -284,19 +286,19 @@ func (c *Conn) rcvWindow() int {
 
 // windowToAdvertise returns the window field and updates the advertised edge.
 func (c *Conn) windowToAdvertise() uint16 {
-	w := c.rcvWindow()
+	// Offer what the buffer holds, rounded down to the scale.
+	w := c.rcvWindow() >> c.rcvWScale << c.rcvWScale
 	edge := c.rcvNxt + uint32(w)
 	if seqLT(edge, c.rcvAdvEdge) {
 		edge = c.rcvAdvEdge // never shrink the window (RFC 9293 3.8.6.2.2)
 	}
-	// Round up to the scale so the peer sees at least what we promise.
-	w = int(edge - c.rcvNxt)
-	f := (w + (1 << c.rcvWScale) - 1) >> c.rcvWScale
-	if f > 65535 {
-		f = 65535
-	}
-	c.rcvAdvEdge = c.rcvNxt + uint32(f<<c.rcvWScale)
-	return uint16(f)
+	c.rcvAdvEdge = edge
+	// Round up to the scale so the peer sees at least what we promised.
+	// The edge kept is the unrounded one: were the rounded-up edge kept,
+	// every ACK could push it up to 2^scale-1 bytes further beyond the
+	// buffer, and a full buffer would go on offering a window.
+	f := (int(edge-c.rcvNxt) + (1 << c.rcvWScale) - 1) >> c.rcvWScale
+	return uint16(min(f, 65535))
 }
 
 // windowUpdateDue reports whether reading opened enough window to tell the
@@ -307,7 +309,7 @@ func (c *Conn) windowUpdateDue() bool {
 	}
 	edge := c.rcvNxt + uint32(c.rcvWindow())
 	grow := int(int32(edge - c.rcvAdvEdge))
-	return grow >= min(c.rcvBuf.cap()/2, 2*max(c.rcvMSS, c.mss)) && grow > 0
+	return grow >= min(c.rcvBuf.size()/2, 2*max(c.rcvMSS, c.mss)) && grow > 0
 }
 
 // sendACK sends a pure ACK (with SACK blocks).

@@ -22,7 +22,7 @@ type rcvSpace struct {
 func (r *rcvSpace) init(now clock.Time, c *Conn) {
 	r.start = now
 	r.seq = c.readSeq()
-	r.space = min(c.rcvBuf.cap(), 10*c.advMSS)
+	r.space = min(c.rcvBuf.size(), 10*c.advMSS)
 }
 
 // rcvRTT returns the receiver's RTT estimate: the sender's SRTT if we send
@@ -47,9 +47,7 @@ func (c *Conn) afterRead(n int) {
 			r.space = copied
 			max := c.s.opts.RecvBuffer.Max
 			target := min(4*copied+16*c.advMSS, max)
-			if target > c.rcvBuf.cap() {
-				c.rcvBuf.grow(target, max2(c.rcvBuf.n, c.rcvBuf.ooo.held()))
-			}
+			c.rcvBuf.resize(target)
 		}
 		r.start = now
 		r.seq = c.readSeq()
@@ -57,11 +55,4 @@ func (c *Conn) afterRead(n int) {
 	if c.windowUpdateDue() {
 		c.kick()
 	}
-}
-
-func max2(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
