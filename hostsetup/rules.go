@@ -161,7 +161,9 @@ func dnatTo(a netip.Addr) term {
 	}
 	return term{fmt.Sprintf("dnat to %s", a), []expr.Any{
 		&expr.Immediate{Register: 1, Data: a.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1, Specified: true},
+		// No Specified (NF_NAT_RANGE_PROTO_SPECIFIED): without port
+		// registers it would rewrite the destination port to 0.
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1},
 	}}
 }
 

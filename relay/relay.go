@@ -151,22 +151,22 @@ type Config struct {
 
 // Stats are the counters of one frontend.
 type Stats struct {
-	Frontend string
+	Frontend string `json:"frontend"`
 	// Accepted counts accepted client connections; Active is the number
 	// of sessions running now.
-	Accepted uint64
-	Active   int64
+	Accepted uint64 `json:"accepted"`
+	Active   int64  `json:"active"`
 	// BytesToBackend and BytesToClient count bytes relayed each way
 	// (PROXY headers not included).
-	BytesToBackend uint64
-	BytesToClient  uint64
+	BytesToBackend uint64 `json:"bytes_to_backend"`
+	BytesToClient  uint64 `json:"bytes_to_client"`
 	// BackendErrors counts sessions closed because the backend could
 	// not be reached (connect failure or failed PROXY header write).
-	BackendErrors uint64
+	BackendErrors uint64 `json:"backend_errors"`
 	// IdleTimeouts counts sessions closed by the idle timer.
-	IdleTimeouts uint64
+	IdleTimeouts uint64 `json:"idle_timeouts"`
 	// AcceptErrors counts failed Accept calls (retried).
-	AcceptErrors uint64
+	AcceptErrors uint64 `json:"accept_errors"`
 }
 
 // frontend is a Frontend's running state.

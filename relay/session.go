@@ -28,7 +28,9 @@ type session struct {
 
 	mu      sync.Mutex
 	backend net.Conn
-	aborted bool
+	aborted bool        // abort was called
+	ended   bool        // run is finishing: the idle timer must not fire
+	idle    *time.Timer // nil without an idle timeout
 
 	last atomic.Int64 // last activity, nanoseconds since r.epoch
 }
@@ -76,9 +78,10 @@ func (s *session) run() {
 	}
 
 	s.touch()
-	var idle *time.Timer
 	if fe.cfg.Idle > 0 {
-		idle = time.AfterFunc(fe.cfg.Idle, s.checkIdle)
+		s.mu.Lock()
+		s.idle = time.AfterFunc(fe.cfg.Idle, s.checkIdle)
+		s.mu.Unlock()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -87,9 +90,12 @@ func (s *session) run() {
 	}()
 	s.pump(s.client, b, &fe.toClient)
 	<-done
-	if idle != nil {
-		idle.Stop()
+	s.mu.Lock()
+	s.ended = true
+	if s.idle != nil {
+		s.idle.Stop()
 	}
+	s.mu.Unlock()
 	s.client.Close()
 	b.Close()
 }
@@ -134,21 +140,18 @@ func (s *session) touch() { s.last.Store(int64(time.Since(s.r.epoch))) }
 func (s *session) checkIdle() {
 	idle := s.fe.cfg.Idle
 	quiet := time.Since(s.r.epoch) - time.Duration(s.last.Load())
-	if quiet < idle {
-		s.mu.Lock()
-		aborted := s.aborted
+	s.mu.Lock()
+	if s.ended || s.aborted {
 		s.mu.Unlock()
-		if !aborted {
-			time.AfterFunc(idle-quiet, s.checkIdle)
-		}
 		return
 	}
-	s.mu.Lock()
-	already := s.aborted
-	s.mu.Unlock()
-	if !already {
-		s.fe.idle.Add(1)
+	if quiet < idle {
+		s.idle.Reset(idle - quiet)
+		s.mu.Unlock()
+		return
 	}
+	s.mu.Unlock()
+	s.fe.idle.Add(1)
 	s.abort()
 }
 
