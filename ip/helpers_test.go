@@ -16,13 +16,20 @@ import (
 )
 
 type fakeDev struct {
-	frames [][]byte
-	err    error
+	frames  [][]byte
+	err     error
+	lastGSO GSO
 }
 
 func (d *fakeDev) Transmit(f []byte) error {
 	d.frames = append(d.frames, bytes.Clone(f))
 	return d.err
+}
+
+// TransmitGSO makes every fake device TSO-capable; it records the GSO.
+func (d *fakeDev) TransmitGSO(f []byte, g GSO) error {
+	d.lastGSO = g
+	return d.Transmit(f)
 }
 
 func (d *fakeDev) take() [][]byte {

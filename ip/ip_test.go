@@ -535,6 +535,15 @@ func TestWritePacketErrors(t *testing.T) {
 	if ri, _ := g.s.FindRoute(addr("10.0.0.2"), netip.Addr{}); ri.GSOMaxSize != 16000 {
 		t.Errorf("GSOMaxSize %d", ri.GSOMaxSize)
 	}
+	// WritePacketGSO hands the device the offsets it needs.
+	big[HeaderRoom+12] = 5 << 4 // TCP data offset: 20 bytes
+	if err := g.s.WritePacketGSO(netip.Addr{}, addr("10.0.0.2"), 0, big, HeaderRoom, 1460); err != nil {
+		t.Fatalf("WritePacketGSO: %v", err)
+	}
+	want := GSO{L4Start: 14 + 20, HdrLen: 14 + 20 + 20, MSS: 1460}
+	if got := g.dev.lastGSO; got != want {
+		t.Errorf("GSO %+v, want %+v", got, want)
+	}
 }
 
 func TestAddInterfaceValidation(t *testing.T) {

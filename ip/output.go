@@ -34,6 +34,31 @@ func (s *Stack) WritePacket(src, dst netip.Addr, proto uint8, tos uint8, buf []b
 	return s.sendRouted(&rt, proto, tos, s.cfg.DefaultTTL, buf, off)
 }
 
+// WritePacketGSO is WritePacket for a TCP super-segment larger than the MTU
+// (buf[off:] is the TCP header and up to RouteInfo.GSOMaxSize bytes), which
+// the interface's GSODevice segments into mss-byte pieces. The transport has
+// put the pseudo-header sum in its checksum field (see GSO).
+func (s *Stack) WritePacketGSO(src, dst netip.Addr, tos uint8, buf []byte, off, mss int) error {
+	if off < 0 || off+wire.TCPHeaderLen > len(buf) || mss <= 0 {
+		return ErrHeadroom
+	}
+	rt, err := s.resolveRoute(dst, src)
+	if err != nil {
+		s.stats.DropNoRoute++
+		return err
+	}
+	if _, ok := rt.nic.dev.(GSODevice); !ok || rt.nic.gso == 0 || rt.local {
+		s.stats.DropTooBig++
+		return ErrTooBig
+	}
+	tcpHdr := int(buf[off+12]>>4) * 4
+	s.gso = &GSO{MSS: mss, IPv6: dst.Is6()}
+	s.gsoTCPHdr = tcpHdr
+	err = s.sendRouted(&rt, wire.ProtoTCP, tos, s.cfg.DefaultTTL, buf, off)
+	s.gso = nil
+	return err
+}
+
 // sendRouted is WritePacket after routing.
 func (s *Stack) sendRouted(rt *route, proto, tos, ttl uint8, buf []byte, off int) error {
 	nic, dst := rt.nic, rt.dst
@@ -134,7 +159,22 @@ func (s *Stack) devTx(nic *Interface, frame []byte, isIP bool) error {
 	if isIP {
 		s.stats.TxPackets++
 	}
-	if err := nic.dev.Transmit(frame); err != nil {
+	var err error
+	if g := s.gso; g != nil && isIP {
+		// A super-segment from WritePacketGSO: the IP header starts after
+		// the link header.
+		g.L4Start = nic.linkHeaderLen()
+		if g.IPv6 {
+			g.L4Start += wire.IPv6HeaderLen
+		} else {
+			g.L4Start += wire.IPv4HeaderLen
+		}
+		g.HdrLen = g.L4Start + s.gsoTCPHdr
+		err = nic.dev.(GSODevice).TransmitGSO(frame, *g)
+	} else {
+		err = nic.dev.Transmit(frame)
+	}
+	if err != nil {
 		s.stats.TxErrors++
 		return err
 	}

@@ -241,7 +241,10 @@ func (s *Stack) FindRoute(dst, src netip.Addr) (RouteInfo, error) {
 	if err != nil {
 		return RouteInfo{}, err
 	}
-	ri := RouteInfo{NIC: rt.nic, Src: rt.src, MTU: rt.mtu, GSOMaxSize: rt.nic.gso}
+	ri := RouteInfo{NIC: rt.nic, Src: rt.src, MTU: rt.mtu}
+	if _, ok := rt.nic.dev.(GSODevice); ok {
+		ri.GSOMaxSize = rt.nic.gso
+	}
 	if rt.local {
 		ri.GSOMaxSize = 0
 		return ri, nil

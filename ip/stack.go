@@ -121,6 +121,14 @@ func (c *Config) setDefaults() {
 
 // Stack is one host's IP layer. It is not safe for concurrent use.
 type Stack struct {
+	// gso is set while WritePacketGSO sends a super-segment; devTx hands it
+	// to the device. (A super-segment waiting for neighbour resolution is
+	// later sent without it, and an oversized frame fails at the device:
+	// transports use GSO only on established flows, whose neighbour is
+	// resolved, and retransmit what fails.)
+	gso       *GSO
+	gsoTCPHdr int
+
 	cfg    Config
 	rng    *rand.Rand
 	timers clock.Queue

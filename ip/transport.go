@@ -76,3 +76,23 @@ type Device interface {
 	// device must not retain frame after it returns.
 	Transmit(frame []byte) error
 }
+
+// GSO describes a TCP super-segment handed to a GSODevice: one packet whose
+// payload the device (the host kernel behind a TAP, or a NIC) cuts into
+// segments of MSS bytes, completing every checksum. The TCP checksum field
+// holds the folded, uncomplemented pseudo-header sum over the whole
+// super-segment's length (Linux CHECKSUM_PARTIAL).
+type GSO struct {
+	L4Start int  // offset of the TCP header in the frame
+	HdrLen  int  // bytes of link, IP and TCP headers
+	MSS     int  // payload bytes per segment
+	IPv6    bool // the packet is IPv6
+}
+
+// GSODevice is a Device that accepts TCP super-segments (TSO). Interfaces
+// whose device implements it and that have a GSOMaxSize report it in
+// RouteInfo, and transports may then use Stack.WritePacketGSO.
+type GSODevice interface {
+	Device
+	TransmitGSO(frame []byte, gso GSO) error
+}

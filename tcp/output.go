@@ -12,6 +12,8 @@ package tcp
 // so that a late timer does not cost throughput.
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"time"
 
 	"github.com/ustack/ustack/clock"
@@ -55,7 +57,7 @@ func (c *Conn) output(now clock.Time) {
 		c.paceAt = clock.Never
 		burst := 0
 		for burst < quantum {
-			n := c.sendOne(now)
+			n := c.sendOne(now, quantum-burst)
 			if n <= 0 {
 				break
 			}
@@ -108,7 +110,10 @@ func (c *Conn) sendQuantum(rate uint64) int {
 
 // sendOne sends one segment (a retransmission, new data or a FIN) if the
 // windows allow, and returns the sequence space it used.
-func (c *Conn) sendOne(now clock.Time) int {
+//
+// budget is what the current pacing burst has left; it only bounds how many
+// segments a TSO super-segment may carry.
+func (c *Conn) sendOne(now clock.Time, budget int) int {
 	q := &c.rtx
 	cwnd := c.ccs.Cwnd
 	inflight := q.inflight()
@@ -155,6 +160,11 @@ func (c *Conn) sendOne(now clock.Time) int {
 		if n < c.mss && n == avail && !c.noDelay && q.len() > 0 && !(c.finQueued) {
 			return 0
 		}
+		if n == c.mss && avail > c.mss && c.route.GSOMaxSize > 0 {
+			if sent := c.sendGSO(now, min(avail, wndLeft, cwndLeft, budget)); sent > 0 {
+				return sent
+			}
+		}
 		fin := c.finQueued && n == avail
 		var flags segFlags
 		end := c.sndNxt + uint32(n)
@@ -197,8 +207,60 @@ func (c *Conn) finTransition() {
 	}
 }
 
-// transmit (re)sends segment t.
-func (c *Conn) transmit(now clock.Time, t *txSeg, retrans bool) {
+// sendGSO sends up to limit bytes of new data as one TSO super-segment of
+// MSS-sized scoreboard entries (SACK stays per segment; only the wire
+// crossing is batched). It returns 0 if fewer than two segments fit.
+func (c *Conn) sendGSO(now clock.Time, limit int) int {
+	g, ok := c.s.net.(gsoWriter)
+	if !ok {
+		return 0
+	}
+	hdr := wire.TCPHeaderLen + c.optLen()
+	limit = min(limit, c.route.GSOMaxSize-hdr, 65535-wire.IPv6HeaderLen-hdr)
+	avail := int(int32(c.bufSeq + uint32(c.sndBuf.n) - c.sndNxt))
+	n := limit / c.mss * c.mss
+	if limit >= avail && (c.noDelay || c.finQueued) {
+		n = avail // the tail may go too: nothing would wait for it
+	}
+	if n < 2*c.mss {
+		return 0
+	}
+	q := &c.rtx
+	start := c.sndNxt
+	fin := c.finQueued && n == avail
+	for off := 0; off < n; off += c.mss {
+		seq := start + uint32(off)
+		end := seq + uint32(min(c.mss, n-off))
+		var flags segFlags
+		if fin && off+c.mss >= n {
+			flags = segFIN
+			end++
+		}
+		t := q.push(c.s, seq, end, flags)
+		c.stamp(now, t, false)
+		c.sndNxt = end
+	}
+	flags := wire.FlagACK | wire.FlagPSH
+	if fin {
+		flags |= wire.FlagFIN
+		c.finSent = true
+		c.finTransition()
+	}
+	c.emit(now, start, flags, int(start-c.bufSeq), n, g)
+	c.info.bytesSent += uint64(n)
+	c.info.dataSegsOut += uint64((n + c.mss - 1) / c.mss)
+	c.armTLP(now)
+	return n
+}
+
+// gsoWriter is implemented by IP layers that take TCP super-segments.
+type gsoWriter interface {
+	WritePacketGSO(src, dst netip.Addr, tos uint8, buf []byte, off, mss int) error
+}
+
+// stamp does a (re)transmission's bookkeeping: scoreboard, rate sampling,
+// congestion-control events, timers. The caller puts the bytes on the wire.
+func (c *Conn) stamp(now clock.Time, t *txSeg, retrans bool) {
 	q := &c.rtx
 	if retrans {
 		q.markRetransmitted(t)
@@ -220,6 +282,15 @@ func (c *Conn) transmit(now clock.Time, t *txSeg, retrans bool) {
 	c.rate.onSent(now, t, wasEmpty)
 	t.xmitTime = now
 	q.touch(t)
+	c.lastSendAt = now
+	if c.rtoAt == clock.Never {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+}
+
+// transmit (re)sends segment t.
+func (c *Conn) transmit(now clock.Time, t *txSeg, retrans bool) {
+	c.stamp(now, t, retrans)
 	payload := t.len()
 	flags := wire.FlagACK
 	if t.flags&segFIN != 0 {
@@ -232,10 +303,6 @@ func (c *Conn) transmit(now clock.Time, t *txSeg, retrans bool) {
 	c.sendSegment(now, t.seq, flags, int(t.seq-c.bufSeq), payload)
 	c.info.bytesSent += uint64(payload)
 	c.info.dataSegsOut++
-	c.lastSendAt = now
-	if c.rtoAt == clock.Never {
-		c.rtoAt = now.Add(c.currentRTO())
-	}
 }
 
 // restartAfterIdle applies RFC 7661-style window restart after idle.
@@ -347,6 +414,11 @@ func (c *Conn) sendRST(seq, ack uint32, withAck bool) {
 // sendSegment builds and sends one segment whose payload (if any) is taken
 // from the send buffer at offset off.
 func (c *Conn) sendSegment(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int) {
+	c.emit(now, seq, flags, off, n, nil)
+}
+
+// emit is sendSegment, optionally as a TSO super-segment through g.
+func (c *Conn) emit(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int, g gsoWriter) {
 	var h wire.TCPHeader
 	h.SrcPort, h.DstPort = c.id.local.Port(), c.id.remote.Port()
 	h.Seq = seq
@@ -384,7 +456,11 @@ func (c *Conn) sendSegment(now clock.Time, seq uint32, flags wire.TCPFlags, off,
 			c.fillSACK(&h.Options)
 		}
 	}
-	c.s.writeRaw(c.id, &h, &c.sndBuf, off, n)
+	if g != nil {
+		c.s.writeGSO(c.id, &h, &c.sndBuf, off, n, c.mss, g)
+	} else {
+		c.s.writeRaw(c.id, &h, &c.sndBuf, off, n)
+	}
 	c.info.segsOut++
 	if flags&wire.FlagACK != 0 {
 		c.lastAckSent = c.rcvNxt
@@ -446,4 +522,19 @@ func (s *Stack) writeRaw(id fourTuple, h *wire.TCPHeader, src *sendBuffer, srcOf
 	wire.SetTCPChecksum(id.local.Addr(), id.remote.Addr(), seg)
 	s.stats.SegsOut++
 	_ = s.net.WritePacket(id.local.Addr(), id.remote.Addr(), wire.ProtoTCP, 0, buf[:off+hl+plen], off)
+}
+
+// writeGSO is writeRaw for a TSO super-segment: the checksum field carries
+// the folded, uncomplemented pseudo-header sum over the whole length, which
+// the device completes per segment (Linux CHECKSUM_PARTIAL).
+func (s *Stack) writeGSO(id fourTuple, h *wire.TCPHeader, src *sendBuffer, srcOff, plen, mss int, g gsoWriter) {
+	buf := s.scratch
+	off := ip.HeaderRoom
+	hl := h.Encode(buf[off:])
+	src.copyOut(buf[off+hl:off+hl+plen], srcOff)
+	seg := buf[off : off+hl+plen]
+	sum := ^wire.FoldChecksum(wire.PseudoHeaderSum(id.local.Addr(), id.remote.Addr(), wire.ProtoTCP, len(seg)))
+	binary.BigEndian.PutUint16(seg[16:], sum)
+	s.stats.SegsOut += uint64((plen + mss - 1) / mss)
+	_ = g.WritePacketGSO(id.local.Addr(), id.remote.Addr(), 0, buf[:off+hl+plen], off, mss)
 }

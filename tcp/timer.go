@@ -88,7 +88,9 @@ func (c *Conn) onTimer(now clock.Time) {
 // armRetransmitTimer keeps the RTO (or TLP) armed while data is outstanding
 // (RFC 6298 section 5).
 func (c *Conn) armRetransmitTimer(now clock.Time, restart bool) {
-	if c.rtx.len() == 0 {
+	if c.rtx.len() == 0 || c.persistAt != clock.Never {
+		// Nothing outstanding, or only a zero-window probe, which the
+		// persist timer resends: no RTO, no TLP.
 		c.rtoAt = clock.Never
 		c.tlpAt = clock.Never
 		return
@@ -133,8 +135,8 @@ func (c *Conn) onReorderTimeout(now clock.Time) {
 // onTLP sends the tail loss probe: new data if possible, else the last segment.
 func (c *Conn) onTLP(now clock.Time) {
 	q := &c.rtx
-	if q.len() == 0 {
-		return
+	if q.len() == 0 || c.ccs.CAState >= CARecovery {
+		return // (recovery may have started after the probe was armed)
 	}
 	c.s.stats.TLPProbes++
 	c.rack.tlpOutstanding = true
@@ -143,7 +145,7 @@ func (c *Conn) onTLP(now clock.Time) {
 	if seqLT(c.sndNxt, dataEnd) && int(int32(c.sndUna+uint32(c.sndWnd)-c.sndNxt)) >= c.mss {
 		saved := c.ccs.Cwnd
 		c.ccs.Cwnd = max(c.ccs.Cwnd, q.inflight()+c.mss)
-		c.sendOne(now)
+		c.sendOne(now, c.mss)
 		c.ccs.Cwnd = saved
 	} else {
 		t := q.last()
@@ -216,21 +218,33 @@ func (c *Conn) probeInterval() time.Duration {
 
 // onPersist sends a zero-window probe: one byte of new data beyond the
 // window (RFC 9293 3.8.6.1), which the peer acknowledges with its window.
+// While the window stays closed the persist timer alone resends the probe,
+// backing off; probes the peer answers do not count towards giving up
+// (RFC 1122 4.2.2.17): processAck resets retries.
 func (c *Conn) onPersist(now clock.Time) {
 	dataEnd := c.bufSeq + uint32(c.sndBuf.n)
-	if c.sndWnd > 0 || !seqLT(c.sndNxt, dataEnd) || c.rtx.len() > 0 {
+	q := &c.rtx
+	t := q.first()
+	switch {
+	case c.sndWnd > 0:
+		return
+	case t == nil && seqLT(c.sndNxt, dataEnd):
+		t = q.push(c.s, c.sndNxt, c.sndNxt+1, 0)
+		c.sndNxt++
+	case t != nil && q.len() == 1 && t.len() == 1 && t.flags&segFIN == 0:
+		// The previous probe is still unacknowledged: send it again.
+	default:
 		return
 	}
 	c.s.stats.ZeroWindowProbes++
 	c.probes++
-	if c.probes > c.s.opts.Retries2 {
+	c.retries++
+	if c.retries > c.s.opts.Retries2 {
 		c.destroy(ErrTimeout)
 		return
 	}
-	t := c.rtx.push(c.s, c.sndNxt, c.sndNxt+1, 0)
-	c.sndNxt++
 	c.transmit(now, t, false)
-	c.rtoAt = clock.Never
+	c.rtoAt, c.tlpAt = clock.Never, clock.Never
 	c.persistAt = now.Add(c.probeInterval())
 }
 
@@ -240,7 +254,9 @@ func (c *Conn) armKeepalive(now clock.Time) {
 		c.keepAt = clock.Never
 		return
 	}
-	c.probes = 0
+	if c.persistAt == clock.Never {
+		c.probes = 0 // (while persisting, probes is the persist backoff)
+	}
 	c.keepAt = now.Add(c.s.opts.KeepaliveIdle)
 }
 
