@@ -177,4 +177,5 @@ func (l *Listener) input(now clock.Time, id fourTuple, pkt *ip.Packet, h *wire.T
 	c.state = StateSynReceived
 	s.stats.PassiveOpens++
 	c.sendSYN(now)
+	c.updateTimer() // SYN-ACK retransmission
 }
