@@ -72,3 +72,38 @@ func TestGSOSuperSegment(t *testing.T) {
 		t.Fatalf("super-segment starts at %d, SND.UNA %d", hdr.Seq, c.sndUna)
 	}
 }
+
+// TestSACKBlocksFitMTU: while we owe the peer SACK blocks, full data
+// segments shrink to make room for them (Linux tcp_current_mss), and no
+// segment ever exceeds the path MTU.
+func TestSACKBlocksFitMTU(t *testing.T) {
+	h := established(t, func(o *Options) { o.NoDelay = true })
+	c := h.c
+	// The peer's data arrives with a hole: we now owe it a SACK block.
+	ooo := h.fromPeer()
+	ooo.seq += 1000
+	ooo.data = make([]byte, 100)
+	h.send(ms(20), ooo)
+	h.take()
+	if _, err := c.Write(make([]byte, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(ms(30))
+	out := h.take()
+	if len(out) == 0 {
+		t.Fatal("nothing sent")
+	}
+	limit := 1500 - wire.IPv4HeaderLen
+	for _, e := range out {
+		hdr, payload, err := wire.ParseTCP(e.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.b) > limit {
+			t.Errorf("segment of %d bytes exceeds the MTU's %d", len(e.b), limit)
+		}
+		if len(payload) > 0 && hdr.Options.NumSACK == 0 {
+			t.Errorf("data segment without the SACK block we owe")
+		}
+	}
+}

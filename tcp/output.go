@@ -136,7 +136,8 @@ func (c *Conn) sendOne(now clock.Time, budget int) int {
 	if avail > 0 {
 		wndLeft := int(int32(c.sndUna + uint32(c.sndWnd) - c.sndNxt))
 		cwndLeft := cwnd - inflight
-		n := min(avail, c.mss)
+		mss := c.curMSS()
+		n := min(avail, mss)
 		if cwndLeft < n {
 			c.roundCwndLim = true
 			if cwndLeft < c.mss && inflight > 0 {
@@ -160,7 +161,7 @@ func (c *Conn) sendOne(now clock.Time, budget int) int {
 		if n < c.mss && n == avail && !c.noDelay && q.len() > 0 && !(c.finQueued) {
 			return 0
 		}
-		if n == c.mss && avail > c.mss && c.route.GSOMaxSize > 0 {
+		if n == mss && avail > mss && c.route.GSOMaxSize > 0 {
 			if sent := c.sendGSO(now, min(avail, wndLeft, cwndLeft, budget)); sent > 0 {
 				return sent
 			}
@@ -215,24 +216,25 @@ func (c *Conn) sendGSO(now clock.Time, limit int) int {
 	if !ok {
 		return 0
 	}
-	hdr := wire.TCPHeaderLen + c.optLen()
+	mss := c.curMSS()
+	hdr := wire.TCPHeaderLen + c.optLen() + (c.mss - mss)
 	limit = min(limit, c.route.GSOMaxSize-hdr, 65535-wire.IPv6HeaderLen-hdr)
 	avail := int(int32(c.bufSeq + uint32(c.sndBuf.n) - c.sndNxt))
-	n := limit / c.mss * c.mss
+	n := limit / mss * mss
 	if limit >= avail && (c.noDelay || c.finQueued) {
 		n = avail // the tail may go too: nothing would wait for it
 	}
-	if n < 2*c.mss {
+	if n < 2*mss {
 		return 0
 	}
 	q := &c.rtx
 	start := c.sndNxt
 	fin := c.finQueued && n == avail
-	for off := 0; off < n; off += c.mss {
+	for off := 0; off < n; off += mss {
 		seq := start + uint32(off)
-		end := seq + uint32(min(c.mss, n-off))
+		end := seq + uint32(min(mss, n-off))
 		var flags segFlags
-		if fin && off+c.mss >= n {
+		if fin && off+mss >= n {
 			flags = segFIN
 			end++
 		}
@@ -246,9 +248,9 @@ func (c *Conn) sendGSO(now clock.Time, limit int) int {
 		c.finSent = true
 		c.finTransition()
 	}
-	c.emit(now, start, flags, int(start-c.bufSeq), n, g)
+	c.emit(now, start, flags, int(start-c.bufSeq), n, g, mss)
 	c.info.bytesSent += uint64(n)
-	c.info.dataSegsOut += uint64((n + c.mss - 1) / c.mss)
+	c.info.dataSegsOut += uint64((n + mss - 1) / mss)
 	c.armTLP(now)
 	return n
 }
@@ -414,11 +416,42 @@ func (c *Conn) sendRST(seq, ack uint32, withAck bool) {
 // sendSegment builds and sends one segment whose payload (if any) is taken
 // from the send buffer at offset off.
 func (c *Conn) sendSegment(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int) {
-	c.emit(now, seq, flags, off, n, nil)
+	c.emit(now, seq, flags, off, n, nil, 0)
 }
 
-// emit is sendSegment, optionally as a TSO super-segment through g.
-func (c *Conn) emit(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int, g gsoWriter) {
+// curMSS is the payload of a full segment sent now: the MSS less room for
+// the SACK blocks we owe the peer (Linux tcp_current_mss), so that a data
+// segment carrying them still fits the path MTU.
+func (c *Conn) curMSS() int {
+	if !c.sackOK || (len(c.rcvBuf.ooo.r) == 0 && !c.hasDSACK) {
+		return c.mss
+	}
+	blocks := len(c.rcvBuf.ooo.r)
+	if c.hasDSACK {
+		blocks++
+	}
+	return max(c.mss-sackOptLen(min(blocks, c.maxSACKBlocks())), 64)
+}
+
+// maxSACKBlocks is how many SACK blocks fit beside the other options.
+func (c *Conn) maxSACKBlocks() int {
+	if c.tsOK {
+		return 3
+	}
+	return 4
+}
+
+// sackOptLen is the option space of n SACK blocks, padding included.
+func sackOptLen(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return 4 + 8*n
+}
+
+// emit is sendSegment, optionally as a TSO super-segment of gsoMSS-byte
+// segments through g.
+func (c *Conn) emit(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int, g gsoWriter, gsoMSS int) {
 	var h wire.TCPHeader
 	h.SrcPort, h.DstPort = c.id.local.Port(), c.id.remote.Port()
 	h.Seq = seq
@@ -453,11 +486,19 @@ func (c *Conn) emit(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int,
 			h.Options.TSEcr = c.tsRecent
 		}
 		if c.sackOK && flags&wire.FlagRST == 0 {
-			c.fillSACK(&h.Options)
+			// As many blocks as fit beside this segment's payload: a
+			// retransmission sized before the blocks were owed carries
+			// fewer (or none), never more than the path MTU allows.
+			seg := n
+			if g != nil {
+				seg = gsoMSS
+			}
+			room := mssForMTU(c.id.remote.Addr(), c.route.MTU) - seg - c.optLen()
+			c.fillSACK(&h.Options, min(c.maxSACKBlocks(), (room-4)/8))
 		}
 	}
 	if g != nil {
-		c.s.writeGSO(c.id, &h, &c.sndBuf, off, n, c.mss, g)
+		c.s.writeGSO(c.id, &h, &c.sndBuf, off, n, gsoMSS, g)
 	} else {
 		c.s.writeRaw(c.id, &h, &c.sndBuf, off, n)
 	}
@@ -473,13 +514,12 @@ func (c *Conn) emit(now clock.Time, seq uint32, flags wire.TCPFlags, off, n int,
 	}
 }
 
-// fillSACK puts D-SACK and the most recent SACK blocks into o.
-func (c *Conn) fillSACK(o *wire.TCPOptions) {
-	limit := 4
-	if o.HasTimestamp {
-		limit = 3
-	}
+// fillSACK puts D-SACK and the most recent SACK blocks into o, at most limit.
+func (c *Conn) fillSACK(o *wire.TCPOptions, limit int) {
 	o.NumSACK = 0
+	if limit <= 0 {
+		return
+	}
 	if c.hasDSACK {
 		o.SACK[0] = c.dsack
 		o.NumSACK = 1
