@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -26,12 +27,37 @@ type linkState struct {
 	err error // why the reader stopped (nil after Close)
 }
 
-// linkDevice adapts a link.Link to ip.Device. The engine computes full
-// checksums and never emits super-segments larger than the MTU unless the
-// interface was given a GSOMaxSize, so frames go out with a zero TxMeta.
+// linkDevice adapts a link.Link to ip.GSODevice. Ordinary frames carry full
+// checksums and go out with a zero TxMeta; TCP super-segments (TSO, only on
+// interfaces with a GSOMaxSize) go out with a partial checksum for the
+// kernel to complete and cut into MSS-sized segments.
 type linkDevice struct{ l link.Link }
 
 func (d linkDevice) Transmit(frame []byte) error { return d.l.Write(frame, link.TxMeta{}) }
+
+func (d linkDevice) TransmitGSO(frame []byte, g ip.GSO) error {
+	t := link.GSOTCPv4
+	if g.IPv6 {
+		t = link.GSOTCPv6
+	}
+	return d.l.Write(frame, link.TxMeta{NeedsCsum: true, CsumStart: g.L4Start, CsumOffset: 16,
+		GSOType: t, GSOSize: g.MSS, HdrLen: g.HdrLen})
+}
+
+// gsoMaxSize returns the TCP super-segment size the link can take for the
+// interface's address families (0: none). It needs transmit checksum
+// offload and TSO for every family the interface has addresses in.
+func gsoMaxSize(off link.Offloads, addrs []netip.Prefix) int {
+	if !off.TxChecksum || !off.TSO4 && !off.TSO6 {
+		return 0
+	}
+	for _, a := range addrs {
+		if a.Addr().Is4() && !off.TSO4 || a.Addr().Is6() && !off.TSO6 {
+			return 0
+		}
+	}
+	return min(off.MaxGSOSize-wire.IPv6HeaderLen, 65535-wire.IPv4HeaderLen-wire.IPv6HeaderLen)
+}
 
 // AddLink attaches l to the stack as an interface configured by ifc and
 // starts reading from it. Zero fields of ifc are filled from the link: Name,
@@ -56,8 +82,10 @@ func (s *Stack) AddLink(l link.Link, ifc ip.InterfaceConfig) (*ip.Interface, err
 	if ifc.MTU == 0 {
 		ifc.MTU = l.MTU()
 	}
-	if ifc.GSOMaxSize > 0 {
-		return nil, fmt.Errorf("unet: link %s: transmit segmentation offload is not supported yet", l.Name())
+	if g := gsoMaxSize(l.Offloads(), ifc.Addrs); ifc.GSOMaxSize > g {
+		return nil, fmt.Errorf("unet: link %s: GSOMaxSize %d but the link's offloads allow %d", l.Name(), ifc.GSOMaxSize, g)
+	} else if ifc.GSOMaxSize == 0 {
+		ifc.GSOMaxSize = g // TSO whenever the link offers it
 	}
 	if err := s.lock(); err != nil {
 		return nil, err

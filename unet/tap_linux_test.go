@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack/ustack/engine"
 	"github.com/ustack/ustack/ip"
 	"github.com/ustack/ustack/link"
 )
@@ -19,12 +20,19 @@ import (
 // TestTapKernel runs a unet stack on a tap whose other side is the kernel of
 // a fresh network namespace, and moves hash-checked data both ways: a kernel
 // client against a unet listener, and a unet client against a kernel
-// listener.
+// listener. It runs with a plain tap and with LKL's usual virtio offloads
+// (0x8883: checksum offload, TSO4 both ways), where the stack sends TCP
+// super-segments and receives coalesced ones.
 func TestTapKernel(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testTapKernel(t, 0) })
+	t.Run("offload", func(t *testing.T) { testTapKernel(t, 0x8883) })
+}
+
+func testTapKernel(t *testing.T, offload link.Features) {
 	ns := newTestNetns(t)
 	var tap *link.Tap
 	if err := ns.run(func() (err error) {
-		tap, err = link.OpenTap(link.TapConfig{Name: "ut0", Up: true})
+		tap, err = link.OpenTap(link.TapConfig{Name: "ut0", Up: true, Offload: offload})
 		return err
 	}); err != nil {
 		t.Fatalf("OpenTap: %v", err)
@@ -112,6 +120,20 @@ func TestTapKernel(t *testing.T) {
 		t.Log(err)
 	}
 	st := s.Stats()
+	if offload != 0 {
+		var gso int
+		s.Do(func(h *engine.Host) {
+			if ri, err := h.IP.FindRoute(netip.MustParseAddr("10.9.0.1"), netip.Addr{}); err == nil {
+				gso = ri.GSOMaxSize
+			}
+		})
+		if gso == 0 {
+			t.Error("offloads on, but the route offers no TSO")
+		}
+		if st.IP.TxFrames >= st.TCP.SegsOut {
+			t.Errorf("TSO: %d frames for %d segments: no super-segments were sent", st.IP.TxFrames, st.TCP.SegsOut)
+		}
+	}
 	t.Logf("stack: rx %d frames in %d batches, %d polls, %d loop wakeups; link %+v", st.Runtime.RxFrames,
 		st.Runtime.RxBatches, st.Runtime.Polls, st.Runtime.Wakeups, st.Links[0].Stats)
 }
