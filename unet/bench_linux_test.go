@@ -40,6 +40,23 @@ func sendN(c net.Conn, n int) error {
 	return c.Close()
 }
 
+// drainOne accepts one connection on l, reads it to EOF and reports the
+// result on the returned channel.
+func drainOne(l net.Listener) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		done <- err
+	}()
+	return done
+}
+
 // measure runs f (which moves n bytes) and reports goodput and CPU per GB.
 func measure(b *testing.B, n int, f func() error) {
 	b.Helper()
@@ -93,17 +110,7 @@ func BenchmarkTapGoodput(b *testing.B) {
 			defer kl.Close()
 			b.ResetTimer()
 			measure(b, benchBytes, func() error {
-				done := make(chan error, 1)
-				go func() {
-					c, err := kl.Accept()
-					if err != nil {
-						done <- err
-						return
-					}
-					_, err = io.Copy(io.Discard, c)
-					c.Close()
-					done <- err
-				}()
+				done := drainOne(kl)
 				c, err := s.Dial("tcp", "10.9.0.1:9000")
 				if err != nil {
 					return err
@@ -138,17 +145,7 @@ func BenchmarkKernelVeth(b *testing.B) {
 	defer kl.Close()
 	b.ResetTimer()
 	measure(b, benchBytes, func() error {
-		done := make(chan error, 1)
-		go func() {
-			c, err := kl.Accept()
-			if err != nil {
-				done <- err
-				return
-			}
-			_, err = io.Copy(io.Discard, c)
-			c.Close()
-			done <- err
-		}()
+		done := drainOne(kl)
 		var c net.Conn
 		if err := a.run(func() (err error) {
 			c, err = net.Dial("tcp", "10.9.1.2:9000")
