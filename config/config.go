@@ -152,8 +152,9 @@ func Default() *Config {
 	return &Config{
 		Stack: Stack{
 			Congestion: "bbr",
-			WMem:       Buffers{4096, 16384, 4194304},
-			RMem:       Buffers{4096, 131072, 6291456},
+			// As tcp.Options' defaults: 16 MiB maxima (see tcp.Options).
+			WMem: Buffers{4096, 16384, 16 << 20},
+			RMem: Buffers{4096, 131072, 16 << 20},
 		},
 		Host: Host{
 			CreateTAP:      true,

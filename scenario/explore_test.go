@@ -19,8 +19,10 @@ func TestExplore(t *testing.T) {
 		dur = 20
 	}
 	cc := os.Getenv("CC")
-	p := Path{Rate: 100e6, RTT: 100 * time.Millisecond, Loss: loss, ChecksumOffload: os.Getenv("CSUM") == ""}
-	pr, err := NewPair(1, p, tcp.Options{}, tcp.Options{})
+	sndMax, _ := strconv.Atoi(os.Getenv("SNDMAX"))
+	rl, _ := strconv.ParseFloat(os.Getenv("RLOSS"), 64)
+	p := Path{Rate: 100e6, RTT: 100 * time.Millisecond, Loss: loss, RevLoss: rl, ChecksumOffload: os.Getenv("CSUM") == ""}
+	pr, err := NewPair(1, p, tcp.Options{SendBuffer: tcp.BufSizes{Max: sndMax}}, tcp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,10 @@ type harness struct {
 // adjust the settings.
 func newHarness(t testing.TB, opts ...func(*Options)) *harness {
 	t.Helper()
-	o := Options{CongestionControl: "test-fixed", Seed: 1}
+	// Explicit buffer sizes: the window scale the traces expect (7) follows
+	// from the receive buffer's maximum, not from whatever the default is.
+	o := Options{CongestionControl: "test-fixed", Seed: 1,
+		SendBuffer: BufSizes{4096, 16384, 4 << 20}, RecvBuffer: BufSizes{4096, 131072, 6 << 20}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -46,8 +46,8 @@ type BufSizes struct{ Min, Default, Max int }
 // Options are the stack-wide TCP settings.
 type Options struct {
 	CongestionControl string   // tcp_congestion_control; default "cubic"
-	SendBuffer        BufSizes // tcp_wmem; default 4096 16384 4194304
-	RecvBuffer        BufSizes // tcp_rmem; default 4096 131072 6291456
+	SendBuffer        BufSizes // tcp_wmem; default 4096 16384 16777216
+	RecvBuffer        BufSizes // tcp_rmem; default 4096 131072 16777216
 	NoSACK            bool     // disable SACK (tcp_sack=0)
 	NoTimestamps      bool     // disable timestamps (tcp_timestamps=0)
 	NoWindowScaling   bool     // disable window scaling
@@ -78,11 +78,17 @@ func (o *Options) setDefaults() {
 	if o.CongestionControl == "" {
 		o.CongestionControl = "cubic"
 	}
+	// The maxima are 16 MiB where Linux has 4 and 6 MiB: under random loss
+	// the data SACKed above a hole stays buffered until the hole is
+	// repaired, and lost retransmissions keep holes open for several RTTs.
+	// Measured (100 Mbit/s x 100 ms, 5% loss each way, BBR): 63.8 Mbit/s
+	// with 4 MiB, 76.7 with 16 MiB, the same with 64 MiB. Buffers grow only
+	// as far as the congestion window needs.
 	if o.SendBuffer.Max == 0 {
-		o.SendBuffer = BufSizes{4096, 16384, 4 << 20}
+		o.SendBuffer = BufSizes{4096, 16384, 16 << 20}
 	}
 	if o.RecvBuffer.Max == 0 {
-		o.RecvBuffer = BufSizes{4096, 131072, 6 << 20}
+		o.RecvBuffer = BufSizes{4096, 131072, 16 << 20}
 	}
 	fixBuf := func(b *BufSizes) {
 		b.Min = max(b.Min, 2048)
