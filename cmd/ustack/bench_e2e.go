@@ -1,0 +1,113 @@
+// ustack bench e2e: the end-to-end benchmark in network namespaces (root).
+//
+//	ustack bench e2e [-quick] [-reps N] [-dur D] [-out DIR|FILE.json] [-json FILE]
+//	ustack bench e2e -from results.json -out docs/
+//
+// A kernel client downloads and uploads through `netem` from a kernel
+// server with CUBIC and with BBR, and from the same server behind
+// `ustack run` with BBR and CUBIC (this binary, started in the server
+// namespace). The report (markdown tables and a PNG plot) goes to -out,
+// the raw results to -json; the tables are also printed. See package
+// netem/e2e.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ustack/ustack/netem"
+	"github.com/ustack/ustack/netem/e2e"
+)
+
+func init() {
+	benchModes["e2e"] = benchMode{"kernel CUBIC/BBR vs ustack BBR/CUBIC through a real-time path emulator, in namespaces (root)", runBenchE2E}
+}
+
+func runBenchE2E(args []string) error {
+	fs := flag.NewFlagSet("bench e2e", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "a few cells (100 Mbit/s × 100 ms, loss 0 and 1%), one repetition: a smoke test")
+	reps := fs.Int("reps", 0, "repetitions of every cell (default 2; -quick 1)")
+	dur := fs.Duration("dur", 0, "duration of each transfer (default 6s; -quick 5s)")
+	out := fs.String("out", "", "write results.md and goodput.png into this `DIR` (or the JSON to FILE.json)")
+	jsonOut := fs.String("json", "", "also write the raw results to this `FILE` (for -from)")
+	from := fs.String("from", "", "regenerate the report from this results.json instead of measuring")
+	ustack := fs.String("ustack", "", "ustack `BINARY` for the ustack cells (default: this program)")
+	noUstack := fs.Bool("no-ustack", false, "skip the ustack cells (kernel senders only)")
+	noAccuracy := fs.Bool("no-accuracy", false, "skip the emulator accuracy check")
+	prefix := fs.String("prefix", "ue2e", "prefix of the namespaces created (and removed)")
+	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
+	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	var res *e2e.Results
+	if *from != "" {
+		r, err := e2e.Load(*from)
+		if err != nil {
+			return err
+		}
+		res = r
+	} else {
+		if *nice != 0 {
+			if err := netem.SetNice(*nice); err != nil {
+				fmt.Fprintf(os.Stderr, "bench e2e: warning: %v\n", err)
+			}
+		}
+		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, Prefix: *prefix, SkipAccuracy: *noAccuracy}
+		if !*noUstack {
+			o.Ustack.Bin = *ustack
+			if o.Ustack.Bin == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("finding the ustack binary: %w (use -ustack or -no-ustack)", err)
+				}
+				o.Ustack.Bin = exe
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		r, err := e2e.Bench(ctx, o)
+		if err != nil {
+			if r == nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench e2e: stopped early: %v (reporting what was measured)\n", err)
+			r.Notes = append(r.Notes, "stopped early: "+err.Error())
+		}
+		res = r
+	}
+	md := e2e.Markdown(res, "")
+	// The tables, without the prose.
+	if i := strings.Index(md, "## "); i >= 0 {
+		md = md[i:]
+	}
+	fmt.Print(md)
+	for _, o := range []string{*jsonOut, *out} {
+		if o == "" {
+			continue
+		}
+		files, err := e2e.WriteOut(res, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench e2e: wrote %s\n", strings.Join(files, ", "))
+	}
+	return nil
+}

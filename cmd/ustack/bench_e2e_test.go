@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ustack/ustack/netem/e2e"
+)
+
+// TestBenchE2EFrom regenerates the report from saved results (no root).
+func TestBenchE2EFrom(t *testing.T) {
+	dir := t.TempDir()
+	p := e2e.Path{Rate: 100e6, RTT: 100 * time.Millisecond, Loss: 0.01}
+	res := &e2e.Results{Started: time.Now(), Reps: 1, Duration: time.Second, Senders: e2e.Senders,
+		Cells: []*e2e.Cell{{Path: p, Sender: e2e.KernelBBR.Name, Download: true, Samples: []e2e.Sample{{Goodput: 80e6, Retrans: 5}}}}}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "in.json")
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "docs")
+	if err := runBench([]string{"e2e", "-from", in, "-out", out}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| 100Mbit/s × 100ms, loss 1% | 99.0 | – | 80.0 (80.0) |") {
+		t.Errorf("results.md:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(out, "goodput.png")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNetemFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-a", "x"}, "need -a and -b"},
+		{[]string{"-a", "x", "-b", "y", "-rate", "fast"}, "bad rate"},
+		{[]string{"-a", "x", "-b", "y", "-loss", "200%"}, "bad probability"},
+		{[]string{"-a", "x", "-b", "y", "-buffer", "huge"}, "bad buffer"},
+		{[]string{"-a", "x", "-b", "x"}, "to itself"},
+	} {
+		err := runNetem(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

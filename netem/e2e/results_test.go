@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fakeResults() *Results {
+	res := &Results{Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Host: "test", Reps: 2,
+		Duration: 6 * time.Second, Senders: Senders, Elapsed: time.Minute}
+	for _, p := range FullPaths() {
+		for i, s := range Senders {
+			g := p.Ideal() * (0.9 - 0.1*float64(i)) * (1 - 5*p.Loss)
+			c := &Cell{Path: p, Sender: s.Name, Download: true,
+				Samples: []Sample{{Goodput: g, Retrans: 10, RTT50: p.RTT, RTT99: 2 * p.RTT, Pings: 100},
+					{Goodput: g * 0.9, Retrans: 12, RTT50: p.RTT, RTT99: 2 * p.RTT, Pings: 100}}}
+			res.Cells = append(res.Cells, c)
+			if p.Loss == 0 {
+				res.Cells = append(res.Cells, &Cell{Path: p, Sender: s.Name, Samples: c.Samples})
+			}
+		}
+	}
+	res.Cells = append(res.Cells, &Cell{Path: Path{Rate: 1e6, RTT: time.Second}, Sender: UstackBBR.Name, Download: true, Errors: []string{"dial: timeout"}})
+	res.Accuracy = &Accuracy{Path: AccuracyPath, IdleRTT50: 40 * time.Millisecond, SteadyGoodput: 95.5e6, RTTOK: true, RateOK: true}
+	return res
+}
+
+func TestMarkdown(t *testing.T) {
+	md := Markdown(fakeResults(), "goodput.png")
+	for _, want := range []string{
+		"| path | rate×(1−loss) | kernel CUBIC | kernel BBR | ustack BBR | ustack CUBIC | ustack BBR / kernel BBR |",
+		"| 100Mbit/s × 100ms, loss 1% | 99.0 |",
+		"## Upload (client → server) goodput",
+		"![download goodput against loss](goodput.png)",
+		"1 failed: dial: timeout",
+		"emulator accuracy",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}
+
+func TestPlotAndWriteOut(t *testing.T) {
+	res := fakeResults()
+	img := Plot(res)
+	if b := img.Bounds(); b.Dx() != 3*440 || b.Dy() < 400 {
+		t.Errorf("plot %v, want three panels", b)
+	}
+	// Every sender's colour appears.
+	for name, c := range colSender {
+		found := false
+		for y := img.Rect.Min.Y; y < img.Rect.Max.Y && !found; y++ {
+			for x := img.Rect.Min.X; x < img.Rect.Max.X; x++ {
+				if img.RGBAAt(x, y) == c {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s pixels", name)
+		}
+	}
+	dir := t.TempDir()
+	files, err := WriteOut(res, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("files %v", files)
+	}
+	f, err := os.ReadFile(filepath.Join(dir, "goodput.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(f)); err != nil {
+		t.Errorf("png: %v", err)
+	}
+	if _, err := WriteOut(res, filepath.Join(dir, "results.json")); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Cells) != len(res.Cells) || back.Cells[0].Median() != res.Cells[0].Median() {
+		t.Errorf("JSON round trip lost cells")
+	}
+	if Markdown(back, "goodput.png") != Markdown(res, "goodput.png") {
+		t.Errorf("markdown differs after a JSON round trip")
+	}
+}
