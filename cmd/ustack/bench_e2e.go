@@ -44,6 +44,7 @@ func runBenchE2E(args []string) error {
 	noAccuracy := fs.Bool("no-accuracy", false, "skip the emulator accuracy check")
 	prefix := fs.String("prefix", "ue2e", "prefix of the namespaces created (and removed)")
 	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
+	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
 	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -69,6 +70,13 @@ func runBenchE2E(args []string) error {
 			}
 		}
 		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, Prefix: *prefix, SkipAccuracy: *noAccuracy}
+		if *only != "" {
+			ps, err := parseBenchPaths(*only)
+			if err != nil {
+				return err
+			}
+			o.Paths = ps
+		}
 		if !*noUstack {
 			o.Ustack.Bin = *ustack
 			if o.Ustack.Bin == "" {
@@ -110,4 +118,29 @@ func runBenchE2E(args []string) error {
 		fmt.Fprintf(os.Stderr, "bench e2e: wrote %s\n", strings.Join(files, ", "))
 	}
 	return nil
+}
+
+// parseBenchPaths parses -paths: RATE/RTT/LOSS[,...].
+func parseBenchPaths(s string) ([]e2e.Path, error) {
+	var ps []e2e.Path
+	for _, f := range strings.Split(s, ",") {
+		parts := strings.Split(strings.TrimSpace(f), "/")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("-paths: %q: want RATE/RTT/LOSS, e.g. 100mbit/100ms/1%%", f)
+		}
+		rate, err := netem.ParseRate(parts[0])
+		if err != nil {
+			return nil, fmt.Errorf("-paths: %q: %w", f, err)
+		}
+		rtt, err := time.ParseDuration(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("-paths: %q: %w", f, err)
+		}
+		loss, err := netem.ParseProb(parts[2])
+		if err != nil {
+			return nil, fmt.Errorf("-paths: %q: %w", f, err)
+		}
+		ps = append(ps, e2e.Path{Rate: rate, RTT: rtt, Loss: loss})
+	}
+	return ps, nil
 }
