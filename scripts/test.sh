@@ -22,3 +22,13 @@ fi
 go mod download
 go vet ./...
 go test -count=1 -timeout 30m ./...
+
+# As root: the quick end-to-end benchmark (kernel and ustack senders through
+# the userspace path emulator, about two minutes) as a smoke test; it asserts
+# that every cell ran, not how fast.
+if [ "$(id -u)" = 0 ]; then
+	bin=$(mktemp -d)/ustack
+	go build -o "$bin" ./cmd/ustack
+	USTACK_E2E=1 USTACK_BIN="$bin" go test -count=1 -timeout 10m -run TestBenchQuickNetns -v ./netem/e2e/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|rep 1'
+	rm -rf "$(dirname "$bin")"
+fi
