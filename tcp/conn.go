@@ -124,6 +124,7 @@ type Conn struct {
 	lastSendAt    clock.Time
 	sackCache     [4]wire.SACKBlock // the previous ACK's SACK blocks, already applied
 	sackCacheN    int
+	reneged       bool // the peer discarded SACKed data; the next RTO forgets SACKs
 	confirmedAt   clock.Time
 	paceNext      clock.Time
 

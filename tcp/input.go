@@ -557,6 +557,19 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 		}
 	}
 	c.armRetransmitTimer(now, ack != priorUna)
+	// SACK reneging (RFC 2018 section 8; Linux tcp_check_sack_reneging):
+	// the cumulative ACK advanced to a segment the peer had SACKed, so the
+	// peer discarded it (a Linux receiver prunes its out-of-order queue
+	// under memory pressure). SACKed data is never resent by recovery, so
+	// time out soon and let the RTO forget every SACK mark.
+	if ack != priorUna && c.sackOK {
+		if t := q.first(); t != nil && t.flags&segSACKed != 0 {
+			c.reneged = true
+			c.s.stats.SACKReneging++
+			c.rtoAt = now.Add(max(c.rtt.srtt/2, 10*time.Millisecond))
+			c.tlpAt = clock.Never
+		}
+	}
 }
 
 // processSACK applies the SACK blocks of an ACK to the scoreboard and

@@ -163,6 +163,18 @@ func (q *rtxQueue) markSACKed(t *txSeg) {
 	q.unlinkTime(t)
 }
 
+// forgetSACKs clears every SACK mark (the peer reneged): the segments count
+// as in flight again until they are marked lost.
+func (q *rtxQueue) forgetSACKs() {
+	for i := 0; i < q.len(); i++ {
+		if t := q.at(i); t.flags&segSACKed != 0 {
+			t.flags &^= segSACKed
+			q.sacked -= t.len()
+		}
+	}
+	q.hasSACK = false
+}
+
 // markLost marks t lost (a no-op for SACKed or already lost-and-not-resent segments).
 func (q *rtxQueue) markLost(t *txSeg, idx int) bool {
 	if t.flags&segSACKed != 0 {

@@ -173,6 +173,7 @@ type Stats struct {
 	ZeroWindowProbes      uint64
 	KeepaliveProbes       uint64
 	SpuriousSegmentsDrops uint64
+	SACKReneging          uint64 // cumulative ACKs that stopped at a SACKed segment
 }
 
 // Stack is the TCP instance of one network stack.

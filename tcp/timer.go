@@ -176,6 +176,13 @@ func (c *Conn) onRTO(now clock.Time) bool {
 		c.ccs.Ssthresh = c.cc.SsThresh(&c.ccs)
 		c.cc.OnEvent(&c.ccs, EventLoss)
 	}
+	if c.reneged {
+		// The peer dropped data it had SACKed: nothing SACKed can be
+		// trusted any more (Linux tcp_timeout_mark_lost with is_reneg).
+		c.reneged = false
+		q.forgetSACKs()
+		c.sackCacheN = 0
+	}
 	for i := 0; i < q.len(); i++ {
 		t := q.at(i)
 		if q.markLost(t, i) {
