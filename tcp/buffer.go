@@ -19,8 +19,6 @@ type ring struct {
 	n    int // bytes held from head (for recvBuffer: in-order bytes)
 }
 
-func (r *ring) cap() int { return len(r.buf) }
-
 // grow reallocates to at least size bytes, keeping content [0, keep) from head.
 func (r *ring) grow(size, keep int) {
 	if size <= len(r.buf) {
@@ -195,16 +193,6 @@ func (s *rangeSet) shift(n int) {
 		k++
 	}
 	s.r = s.r[:k]
-}
-
-// popFront removes and returns the length of a range starting at 0, if any.
-func (s *rangeSet) popFront() int {
-	if len(s.r) == 0 || s.r[0].start > 0 {
-		return 0
-	}
-	n := s.r[0].end
-	s.r = s.r[1:]
-	return n
 }
 
 // held returns the highest offset held, or 0.

@@ -436,7 +436,7 @@ func (c *Conn) setState(st State) {
 	c.notify()
 }
 
-// sndMSSFor returns the payload bytes of a full segment given the options.
+// optLen is the option space every non-SYN segment carries (timestamps).
 func (c *Conn) optLen() int {
 	if c.tsOK {
 		return 12

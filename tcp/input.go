@@ -537,8 +537,13 @@ func (c *Conn) processAck(now clock.Time, h *wire.TCPHeader, payloadLen int) {
 	if delivered > 0 || lost > 0 {
 		c.congControl(now, rs, delivered, acked > 0)
 	}
-	if rs.HasRate() && !rs.IsAppLimited || rs.HasRate() && uint64(rs.Delivered)*uint64(time.Second)/uint64(rs.Interval) > c.info.deliveryRate {
-		c.info.deliveryRate = uint64(rs.Delivered) * uint64(time.Second) / uint64(rs.Interval)
+	// The reported delivery rate follows every network-limited sample, and
+	// an app-limited one only when it is higher (Linux tcp_rate_gen).
+	if rs.HasRate() {
+		rate := uint64(rs.Delivered) * uint64(time.Second) / uint64(rs.Interval)
+		if !rs.IsAppLimited || rate > c.info.deliveryRate {
+			c.info.deliveryRate = rate
+		}
 	}
 
 	// Our FIN acknowledged?

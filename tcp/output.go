@@ -345,12 +345,7 @@ func (c *Conn) tsNow(now clock.Time) uint32 {
 
 // rcvWindow is the receive window we can offer from RCV.NXT.
 func (c *Conn) rcvWindow() int {
-	w := c.rcvBuf.size() - c.rcvBuf.n
-	if c.readShut {
-		w = max(w, 0)
-	}
-	max := 65535 << c.rcvWScale
-	return min(w, max)
+	return min(c.rcvBuf.size()-c.rcvBuf.n, 65535<<c.rcvWScale)
 }
 
 // windowToAdvertise returns the window field and updates the advertised edge.

@@ -13,10 +13,9 @@ import (
 )
 
 type rcvSpace struct {
-	start  clock.Time
-	seq    uint32 // read sequence at start
-	space  int    // bytes consumed in the best round so far
-	rttEst time.Duration
+	start clock.Time
+	seq   uint32 // read sequence at start
+	space int    // bytes consumed in the best round so far
 }
 
 func (r *rcvSpace) init(now clock.Time, c *Conn) {
@@ -25,14 +24,11 @@ func (r *rcvSpace) init(now clock.Time, c *Conn) {
 	r.space = min(c.rcvBuf.size(), 10*c.advMSS)
 }
 
-// rcvRTT returns the receiver's RTT estimate: the sender's SRTT if we send
-// data, else a default that errs long (growth only slows down).
+// rcvRTT returns the receiver's RTT estimate: the SRTT if we have one (we
+// sent data), else a default that errs long (growth only slows down).
 func (c *Conn) rcvRTT() time.Duration {
 	if c.rtt.srtt > 0 {
 		return c.rtt.srtt
-	}
-	if c.rcvSpace.rttEst > 0 {
-		return c.rcvSpace.rttEst
 	}
 	return 100 * time.Millisecond
 }

@@ -73,16 +73,21 @@ func (q *rtxQueue) last() *txSeg {
 	return q.segs[len(q.segs)-1]
 }
 
+// newSeg takes a zeroed segment from the stack's pool.
+func (s *Stack) newSeg() *txSeg {
+	n := len(s.segPool)
+	if n == 0 {
+		return &txSeg{}
+	}
+	t := s.segPool[n-1]
+	s.segPool = s.segPool[:n-1]
+	*t = txSeg{}
+	return t
+}
+
 // push appends a newly sent segment.
 func (q *rtxQueue) push(s *Stack, seq, end uint32, flags segFlags) *txSeg {
-	var t *txSeg
-	if n := len(s.segPool); n > 0 {
-		t = s.segPool[n-1]
-		s.segPool = s.segPool[:n-1]
-		*t = txSeg{}
-	} else {
-		t = &txSeg{}
-	}
+	t := s.newSeg()
 	t.seq, t.endSeq, t.flags = seq, end, flags
 	if q.head > 64 && q.head > len(q.segs)/2 {
 		n := copy(q.segs, q.segs[q.head:])
@@ -240,7 +245,7 @@ func (q *rtxQueue) find(seq uint32) int {
 // segment right after it with the same flags and stamps.
 func (q *rtxQueue) split(s *Stack, idx int, seq uint32) {
 	t := q.at(idx)
-	nt := &txSeg{}
+	nt := s.newSeg()
 	*nt = *t
 	nt.tprev, nt.tnext = nil, nil
 	nt.seq = seq

@@ -194,7 +194,6 @@ func (c *Conn) onRTO(now clock.Time) bool {
 	q.rtxHint = 0
 	c.recoverySeq = c.sndNxt
 	c.rack.tlpOutstanding = false
-	c.rack.reorderingSeen = c.rack.reorderingSeen || false
 	c.setCAState(CALoss)
 	if c.ccController == nil {
 		c.ccs.Cwnd = q.inflight() + c.mss
