@@ -545,7 +545,7 @@ func checkInvariants(t testing.TB, c *Conn) {
 	if q.inflight() > 2*int(c.sndNxt-c.sndUna) {
 		t.Fatalf("in flight %d > 2*(SND.NXT-SND.UNA) %d", q.inflight(), c.sndNxt-c.sndUna)
 	}
-	if c.rcvBuf.n < 0 || c.rcvBuf.n > c.rcvBuf.size() || c.sndBuf.n < 0 {
-		t.Fatalf("buffers: rcv %d/%d snd %d", c.rcvBuf.n, c.rcvBuf.size(), c.sndBuf.n)
+	if c.rcvBuf.n < 0 || c.rcvBuf.n > len(c.rcvBuf.buf) || c.sndBuf.n < 0 {
+		t.Fatalf("buffers: rcv %d/%d snd %d", c.rcvBuf.n, len(c.rcvBuf.buf), c.sndBuf.n)
 	}
 }
