@@ -128,6 +128,14 @@ func (c *Conn) sendOne(now clock.Time, budget int) int {
 			t = q.at(idx)
 		}
 		c.transmit(now, t, true)
+		if idx == 0 && c.persistAt == clock.Never {
+			// The head was resent: its RTO counts from now (RFC 6298
+			// 5.3; Linux tcp_xmit_retransmit_queue). Otherwise, when a
+			// retransmission is lost too and RACK resends it again, the
+			// timer still runs from the last cumulative ACK and fires
+			// while the third copy is on its way: a spurious RTO.
+			c.rtoAt = now.Add(c.currentRTO())
+		}
 		return t.len()
 	}
 	// 2. New data.

@@ -222,3 +222,47 @@ func TestNoTLPInRecovery(t *testing.T) {
 	h.recvNothing(ms(100))
 	checkInvariants(t, h.c)
 }
+
+// TestHeadRetransmissionRestartsRTO: a retransmission of the first
+// unacknowledged segment restarts the RTO (RFC 6298 5.3, as Linux
+// tcp_xmit_retransmit_queue). The head is lost twice; RACK resends it a
+// second time long after the first flight, and no RTO fires while that
+// copy is on its way — the timer counts from the latest copy, not from the
+// last cumulative ACK.
+func TestHeadRetransmissionRestartsRTO(t *testing.T) {
+	h := established(t)
+	h.write(payload(0, 5*1460))
+	var want []seg
+	for i := 0; i < 5; i++ {
+		want = append(want, h.out(1460*i, 1460))
+	}
+	h.recv(ms(10), want...)
+	rto := h.c.Info().RTO
+	// Segments 1–4 SACKed: segment 0 is lost, resent at once.
+	h.send(ms(20), h.sackOf(0, h.lb(1460, 7300)))
+	h.recv(ms(20), h.out(0, 1460))
+	// New data goes after the retransmission (the delivered segments
+	// freed the window).
+	h.write(payload(7300, 1460))
+	h.recv(ms(20), h.out(7300, 1460))
+	// The retransmission is lost too: the new segment, sent after it, is
+	// SACKed well past its RTT, and RACK resends segment 0 a third time,
+	// late in the RTO that started with the first flight.
+	late := ms(10).Add(rto - 20*time.Millisecond)
+	h.send(late, h.sackOf(0, h.lb(7300, 8760), h.lb(1460, 7300)))
+	h.recv(late, h.out(0, 1460))
+	// The first flight's RTO passes: no timeout while the third copy is
+	// in flight...
+	h.recvNothing(ms(10).Add(rto) + 1)
+	rto = h.c.Info().RTO // (the SACKs' RTT samples moved it)
+	h.recvNothing(late.Add(rto) - 1)
+	if st := h.s.Stats(); st.Timeouts != 0 {
+		t.Fatalf("%d RTOs while the resent head was in flight", st.Timeouts)
+	}
+	// ...and the RTO still covers it: one full RTO after the last copy.
+	h.recv(late.Add(rto), h.out(0, 1460))
+	if st := h.s.Stats(); st.Timeouts != 1 {
+		t.Fatalf("timeouts %d, want 1 after an RTO of silence", st.Timeouts)
+	}
+	checkInvariants(t, h.c)
+}

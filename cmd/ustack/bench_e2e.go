@@ -45,6 +45,9 @@ func runBenchE2E(args []string) error {
 	prefix := fs.String("prefix", "ue2e", "prefix of the namespaces created (and removed)")
 	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
+	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic")
+	ustackArgs := fs.String("ustack-args", "", "extra `ARGS` for every `ustack run` (space-separated), e.g. \"-offload 0x8883\"")
+	keep := fs.String("keep", "", "keep the ustack instances' control sockets and logs in `DIR` (to watch them with ustack ss -socket)")
 	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,6 +79,20 @@ func runBenchE2E(args []string) error {
 				return err
 			}
 			o.Paths = ps
+		}
+		if *senders != "" {
+			ss, err := parseSenders(*senders)
+			if err != nil {
+				return err
+			}
+			o.Senders = ss
+		}
+		o.Ustack.ExtraArgs = strings.Fields(*ustackArgs)
+		if *keep != "" {
+			if err := os.MkdirAll(*keep, 0o755); err != nil {
+				return err
+			}
+			o.Ustack.Dir = *keep
 		}
 		if !*noUstack {
 			o.Ustack.Bin = *ustack
@@ -143,4 +160,22 @@ func parseBenchPaths(s string) ([]e2e.Path, error) {
 		ps = append(ps, e2e.Path{Rate: rate, RTT: rtt, Loss: loss})
 	}
 	return ps, nil
+}
+
+// parseSenders parses -senders.
+func parseSenders(list string) ([]e2e.Sender, error) {
+	var out []e2e.Sender
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for _, s := range e2e.Senders {
+			if s.Name == name {
+				out, found = append(out, s), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-senders: unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr or ustack-cubic)", name)
+		}
+	}
+	return out, nil
 }
