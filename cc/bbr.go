@@ -36,6 +36,11 @@ package cc
 //     segments sent inside it as application-limited (see probeRTTAppLimited).
 //   - The send quantum (bbr_tso_segs_goal) is capped at 64 KiB rather than
 //     GSO_MAX_SIZE - 1 - MAX_TCP_HEADER.
+//
+// One deliberate difference in behaviour, measured: in PROBE_BW the pacing
+// rate is raised by an estimate of the random (non-congestive) loss rate,
+// 1% to 5%, so that random loss does not leave the link idle
+// (updateLossComp, lossCompensated).
 
 import (
 	"math"
@@ -113,6 +118,20 @@ const (
 	bbrExtraAckedWinRtts        = 5          // extra_acked window half-length, rounds
 	bbrAckEpochAckedResetThresh = 1 << 20    // packets (times MSS here); restart the epoch
 	bbrExtraAckedMaxUs          = 100 * 1000 // cap extra_acked at 100 ms of bw
+
+	// Random-loss compensation of the PROBE_BW pacing rate (not in Linux;
+	// see updateLossComp): the smoothed per-round loss fraction, in
+	// 1/bbrLossScale, counted only from rounds that saw no queue (min RTT
+	// sample of the round within 1/8 of min_rtt), capped at 5%.
+	bbrLossScale      = 1 << 16
+	bbrLossCompMin    = bbrLossScale * 1 / 100 // below 1%, not worth it
+	bbrLossCompMax    = bbrLossScale * 5 / 100
+	bbrLossQueueShift = 3 // "no queue": round's min RTT <= min_rtt * (1 + 1/8)
+	bbrLossEWMAShift  = 3 // EWMA weight 1/8 per round
+	// ... and applied only if the last 1.25 probe built a queue: an RTT
+	// sample above min_rtt * (1 + 1/16) in gain phases 0 to 2.
+	bbrLossProbeShift = 4
+	bbrLossProbeEnd   = 3 // gain phase at which the probe is judged
 
 	// TCP_INIT_CWND, packets: cwnd cap while no RTT sample exists.
 	bbrTCPInitCwnd = 10
@@ -213,6 +232,15 @@ type BBR struct {
 	extraAckedWinRtts int        // age of extraAcked, in rounds
 	extraAckedWinIdx  int        // current index into extraAcked
 
+	// Random-loss compensation (see updateLossComp).
+	lossComp      int           // smoothed random-loss fraction, 1/bbrLossScale
+	lcLastLost    uint64        // c.Lost at the start of the current round
+	lcLastDeliv   uint64        // c.Delivered at the start of the current round
+	lcRoundMinRTT time.Duration // smallest RTT sample in the current round
+	lcRoundHasRTT bool          // lcRoundMinRTT is valid
+	lcProbeMaxRTT time.Duration // largest RTT sample in gain phases 0-2
+	lcProbeQueued bool          // the last bw probe built a queue
+
 	// PROBE_RTT application-limited bubble: segments sent while
 	// c.Delivered was in [alStart, alEnd] after PROBE_RTT began yield
 	// app-limited samples, as if Linux's tp->app_limited had been set.
@@ -274,6 +302,11 @@ func (b *BBR) Init(c *tcp.CCState) {
 	b.extraAckedWinIdx = 0
 	b.extraAcked = [2]int{}
 	b.alActive = false
+	b.lossComp = 0
+	b.lcLastLost, b.lcLastDeliv = c.Lost, c.Delivered
+	b.lcRoundHasRTT = false
+	b.lcProbeMaxRTT = 0
+	b.lcProbeQueued = false
 
 	// Linux leaves the gains 0 until the first ACK; set them now so Info
 	// is meaningful before then. Nothing reads them before the first ACK.
@@ -354,7 +387,7 @@ func (b *BBR) Info() tcp.CCInfo {
 func (b *BBR) CongControl(c *tcp.CCState, rs *tcp.RateSample) {
 	b.updateModel(c, rs)
 	bw := b.bwEstimate()
-	b.setPacingRate(c, bw, b.pacingGain)
+	b.setPacingRate(c, b.lossCompensated(bw), b.pacingGain)
 	b.setCwnd(c, rs, rs.AckedSacked, bw, b.cwndGain)
 	b.publish(c)
 }
@@ -629,6 +662,12 @@ func (b *BBR) isNextCyclePhase(c *tcp.CCState, rs *tcp.RateSample) bool {
 func (b *BBR) advanceCyclePhase(c *tcp.CCState) {
 	b.cycleIdx = (b.cycleIdx + 1) & (bbrCycleLen - 1)
 	b.cycleStamp = c.Now
+	if b.cycleIdx == bbrLossProbeEnd {
+		// The ACKs of the 1.25 probe have arrived: did it queue?
+		b.lcProbeQueued = b.minRTT != bbrNoRTT &&
+			b.lcProbeMaxRTT > b.minRTT+b.minRTT>>bbrLossProbeShift
+		b.lcProbeMaxRTT = 0
+	}
 }
 
 // updateCyclePhase does gain cycling to converge on a fair share of bw.
@@ -947,8 +986,77 @@ func (b *BBR) updateGains() {
 	}
 }
 
+// updateLossComp keeps lossComp, an estimate of the path's random
+// (non-congestive) loss rate. Not in Linux: BBR v1 paces at its delivery
+// rate estimate, which under random loss p is only (1 - p) × the link,
+// since lost packets are never delivered; in the cruise phases that leaves
+// about p of the link idle. lossCompensated raises the PROBE_BW pacing
+// rate by this estimate to fill it.
+//
+// At each round start the finished round's loss fraction lost/(lost +
+// delivered) feeds an EWMA (weight 1/8) if the round saw no queue (its
+// smallest RTT sample within min_rtt + 1/8), and 0 feeds it otherwise: a
+// loss from buffer overflow comes with a full queue, so congestive losses
+// pull the estimate down instead of up, and pacing above the link would
+// itself build a queue and switch the compensation off. It is applied
+// only if the last 1.25 probe built a queue (an RTT sample above min_rtt +
+// 1/16 in gain phases 0-2): at a bottleneck link the probe queues, while a
+// policer drops without queueing, so policer losses are not compensated.
+// It is never applied with lt_bw in use, and it is capped at 5%.
+//
+// Estimates below 1% are not applied: they gain little, and under
+// congestion with several flows the estimate hovers around 0.1%.
+//
+// Measured with `ustack bench sim` (100 Mbit/s × 100 ms, buffer 1 BDP),
+// BBR goodput without -> with: 1% loss 92.5 -> 92.7 Mbit/s, 2% 89.6 ->
+// 91.7, 5% 84.7 -> 88.2, 10% 65.7 -> 79.4, retransmissions unchanged
+// (5.1% at 5% loss); the 10-BDP queueing, PROBE_RTT and policer tables are
+// identical (a policer drops without queueing, so the probe-queue test
+// keeps the compensation off).
+func (b *BBR) updateLossComp(c *tcp.CCState, rs *tcp.RateSample) {
+	if b.roundStart {
+		lost := c.Lost - b.lcLastLost
+		deliv := c.Delivered - b.lcLastDeliv
+		var frac int
+		if b.lcRoundHasRTT && b.minRTT != bbrNoRTT && lost > 0 &&
+			b.lcRoundMinRTT <= b.minRTT+b.minRTT>>bbrLossQueueShift {
+			frac = int(bbrMulDiv(lost, bbrLossScale, lost+deliv, false))
+		}
+		b.lossComp += (frac - b.lossComp) >> bbrLossEWMAShift
+		if frac > b.lossComp && frac-b.lossComp < 1<<bbrLossEWMAShift {
+			b.lossComp++ // let the integer EWMA reach small fractions
+		}
+		b.lcLastLost, b.lcLastDeliv = c.Lost, c.Delivered
+		b.lcRoundHasRTT = false
+	}
+	if rs.RTT < 0 {
+		return
+	}
+	if !b.lcRoundHasRTT || rs.RTT < b.lcRoundMinRTT {
+		b.lcRoundMinRTT = rs.RTT
+		b.lcRoundHasRTT = true
+	}
+	if b.mode == bbrProbeBW && b.cycleIdx < bbrLossProbeEnd {
+		b.lcProbeMaxRTT = max(b.lcProbeMaxRTT, rs.RTT)
+	}
+}
+
+// lossCompensated returns bw raised by the random-loss estimate, capped at
+// bbrLossCompMax, for pacing in PROBE_BW (not while policed).
+func (b *BBR) lossCompensated(bw uint64) uint64 {
+	if b.mode != bbrProbeBW || b.ltUseBW || !b.lcProbeQueued {
+		return bw
+	}
+	if b.lossComp < bbrLossCompMin {
+		return bw
+	}
+	comp := uint64(min(b.lossComp, bbrLossCompMax))
+	return bw + bbrMulDiv(bw, comp, bbrLossScale, false)
+}
+
 func (b *BBR) updateModel(c *tcp.CCState, rs *tcp.RateSample) {
 	b.updateBW(c, rs)
+	b.updateLossComp(c, rs)
 	b.updateAckAggregation(c, rs)
 	b.updateCyclePhase(c, rs)
 	b.checkFullBWReached(c, rs)

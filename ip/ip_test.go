@@ -3,6 +3,7 @@ package ip
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -15,7 +16,11 @@ func TestARPResolutionReleasesQueue(t *testing.T) {
 	b := ethNode(t, 2, "10.0.0.2/24")
 	g := &segment{nodes: []*node{a, b}}
 
-	for _, p := range []string{"one", "two", "three", "four"} {
+	// One more than the default queue of 101 packets: the last is dropped.
+	var sent []string
+	for i := 0; i < 102; i++ {
+		p := fmt.Sprintf("p%d", i)
+		sent = append(sent, p)
 		if err := a.send("", "10.0.0.2", p); err != nil {
 			t.Fatalf("send: %v", err)
 		}
@@ -33,10 +38,10 @@ func TestARPResolutionReleasesQueue(t *testing.T) {
 	}
 	g.run(t, sec(0.001))
 
-	if len(b.tcp.pkts) != 3 {
-		t.Fatalf("b got %d packets, want 3", len(b.tcp.pkts))
+	if len(b.tcp.pkts) != 101 {
+		t.Fatalf("b got %d packets, want 101", len(b.tcp.pkts))
 	}
-	for i, want := range []string{"one", "two", "three"} {
+	for i, want := range sent[:101] {
 		p := b.tcp.pkts[i]
 		if string(p.payload) != want || p.src != addr("10.0.0.1") || p.dst != addr("10.0.0.2") || p.ttl != 64 || p.proto != wire.ProtoTCP {
 			t.Errorf("packet %d = %+v", i, p)

@@ -66,7 +66,7 @@ type Config struct {
 	// 5 s.
 	NeighborDelay time.Duration
 	// NeighborQueueLen bounds the packets held per unresolved neighbour.
-	// Default 3.
+	// Default 101.
 	NeighborQueueLen int
 	// MaxNeighbors bounds the neighbour cache of one interface.
 	// Default 1024.
@@ -103,7 +103,10 @@ func (c *Config) setDefaults() {
 		c.NeighborDelay = 5 * time.Second
 	}
 	if c.NeighborQueueLen <= 0 {
-		c.NeighborQueueLen = 3
+		// Linux's default since 3.3 (unres_qlen 101). With 3 (older
+		// Linux), connections opened at once lose their SYNs while the
+		// first ARP is answered and start a SYN RTO (1 s) late.
+		c.NeighborQueueLen = 101
 	}
 	if c.MaxNeighbors <= 0 {
 		c.MaxNeighbors = 1024

@@ -12,12 +12,14 @@ import (
 )
 
 // TestBBRGoodputUnderLoss: on 100 Mbit/s × 100 ms with a 1-BDP buffer BBR
-// keeps ≥ 90% of what TCP can carry, rate × (1 − loss) × payload/frame,
-// up to 5% random loss, while CUBIC collapses.
+// gets ≥ 90% of rate × (1 − loss), the rate being the link's (headers
+// included in the 10% allowance), up to 5% random loss, while CUBIC
+// collapses.
 //
-// Why net of headers: BBR v1 paces at its delivery-rate estimate, which
-// under random loss p is about (1 − p) × the link, so its goodput is about
-// (1 − p)² × link × 95.6% (headers) — 86% of rate × (1 − p) at 5%.
+// Linux's BBR v1 paces at its delivery-rate estimate, about (1 − p) × the
+// link under random loss p, and misses this at 5% (84.7 Mbit/s, 89%);
+// cc/bbr.go compensates the PROBE_BW pacing rate for random loss (see
+// BBR.updateLossComp), which reaches ≈ 88 Mbit/s.
 func TestBBRGoodputUnderLoss(t *testing.T) {
 	dur := 30 * time.Second
 	losses := []float64{0, 0.01, 0.02, 0.05}
@@ -31,11 +33,10 @@ func TestBBRGoodputUnderLoss(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		carry := p.Limit() * PayloadEfficiency
-		t.Logf("bbr loss %g%%: %.1f Mbit/s = %.1f%% of rate×(1−loss), %.1f%% net of headers; retrans %.1f%%",
-			loss*100, c.Goodput/1e6, 100*c.Fraction(), 100*c.Goodput/carry, 100*c.Retrans)
-		if c.Goodput < 0.9*carry {
-			t.Errorf("seed %d: BBR at %g%% loss: %.1f Mbit/s < 90%% of %.1f", benchSeed, loss*100, c.Goodput/1e6, carry/1e6)
+		t.Logf("bbr loss %g%%: %.1f Mbit/s = %.1f%% of rate×(1−loss); retrans %.1f%%",
+			loss*100, c.Goodput/1e6, 100*c.Fraction(), 100*c.Retrans)
+		if c.Goodput < 0.9*p.Limit() {
+			t.Errorf("seed %d: BBR at %g%% loss: %.1f Mbit/s < 90%% of %.1f", benchSeed, loss*100, c.Goodput/1e6, p.Limit()/1e6)
 		}
 		if c.Mode != "probe_bw" && c.Mode != "probe_rtt" {
 			t.Errorf("seed %d: BBR ends in mode %q", benchSeed, c.Mode)
@@ -85,10 +86,16 @@ type testWriter []byte
 func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
 
 // TestBBRFairness: BBR flows started 0, 2 and 4 s apart share one
-// bottleneck. Two flows end within ±25% of the fair share 20 s after the
-// last start. Four flows are printed and held to weaker bounds: in this
-// simulator BBR v1 does not reliably bring four flows within ±25% in 20 s
-// (see the report in the bench output).
+// bottleneck. Two flows, and four flows started together, end within ±25%
+// of the fair share 20 s after the last start. Four flows started 2 and
+// 4 s apart are held only to Jain ≥ 0.8 and ±75%: a late-comer meets the
+// incumbents' standing queue (their cwnd, 2 × an over-estimated bw ×
+// min_rtt, keeps the 1-BDP buffer full, ~5-10% congestive loss), spends
+// STARTUP in loss recovery, leaves it at a fraction of its share, and BBR
+// v1 then grows its estimate by at most 25% per gain cycle while the
+// cwnd-limited shares have no restoring force. (Before the hosts' ARP
+// queue was raised to 101 packets, the 4th flow of "Δ0" lost its SYN and
+// started 1 s late: the old −55% at Δ0 was this same effect.)
 func TestBBRFairness(t *testing.T) {
 	window := 10 * time.Second
 	for _, n := range []int{2, 4} {
@@ -109,8 +116,8 @@ func TestBBRFairness(t *testing.T) {
 				t.Errorf("seed %d: %d flows Δ%v: total %.1f Mbit/s", benchSeed, n, gap, tot/1e6)
 			}
 			switch {
-			case n == 2 && c.Worst() > 0.25:
-				t.Errorf("seed %d: 2 flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", benchSeed, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
+			case (n == 2 || gap == 0) && c.Worst() > 0.25:
+				t.Errorf("seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", benchSeed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
 			case n == 4 && (c.Jain() < 0.8 || c.Worst() > 0.75):
 				t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, Jain %.3f", benchSeed, gap, scale(c.Goodputs, 1e-6), c.Jain())
 			}
