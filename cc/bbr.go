@@ -384,6 +384,11 @@ func (b *BBR) Info() tcp.CCInfo {
 }
 
 // CongControl implements tcp.Controller (bbr_main).
+// SendBufferExpand asks for a send buffer of three congestion windows
+// (bbr_sndbuf_expand): PROBE_BW's pacing gain 1.25 and packet-conserving
+// recovery need more than the two a window-based algorithm does.
+func (b *BBR) SendBufferExpand() int { return 3 }
+
 func (b *BBR) CongControl(c *tcp.CCState, rs *tcp.RateSample) {
 	b.updateModel(c, rs)
 	bw := b.bwEstimate()

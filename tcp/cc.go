@@ -173,6 +173,13 @@ type Reporter interface {
 	Info() CCInfo
 }
 
+// SendBufferExpander is implemented by algorithms that want the send
+// buffer to hold more than two congestion windows (Linux
+// tcp_congestion_ops.sndbuf_expand; BBR asks for three).
+type SendBufferExpander interface {
+	SendBufferExpand() int
+}
+
 var (
 	ccMu       sync.RWMutex
 	ccRegistry = map[string]func() CongestionControl{}

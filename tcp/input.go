@@ -756,10 +756,20 @@ func (c *Conn) congControl(now clock.Time, rs *RateSample, delivered int, unaAdv
 }
 
 // expandSendBuffer lets the send buffer follow the congestion window (Linux
-// tcp_sndbuf_expand): room for two windows, within tcp_wmem's bounds.
+// tcp_sndbuf_expand), within tcp_wmem's bounds: room for two windows, or
+// as many as the algorithm asks for (BBR: three). Under heavy loss a hole
+// at SND.UNA stays open for round trips while the peer SACKs what follows;
+// that data still sits in the buffer, and with too little room the sender
+// runs out of new data, its rate samples turn app-limited and its rate
+// sinks (measured: 10% loss each way, 100 Mbit/s × 100 ms, BBR: 69 Mbit/s
+// with two windows, 74 with three, mean of six seeds).
 func (c *Conn) expandSendBuffer() {
 	o := &c.s.opts.SendBuffer
-	want := min(max(2*c.ccs.Cwnd, 2*c.rtx.inflight(), o.Default), o.Max)
+	windows := 2
+	if e, ok := c.cc.(SendBufferExpander); ok {
+		windows = max(e.SendBufferExpand(), 1)
+	}
+	want := min(max(windows*max(c.ccs.Cwnd, c.rtx.inflight()), o.Default), o.Max)
 	if want > c.sndBuf.limit {
 		c.sndBuf.limit = want
 		c.notify()

@@ -266,3 +266,32 @@ func TestHeadRetransmissionRestartsRTO(t *testing.T) {
 	}
 	checkInvariants(t, h.c)
 }
+
+// expandingCC is testCC asking for a send buffer of three windows, as BBR.
+type expandingCC struct{ testCC }
+
+func (expandingCC) Name() string          { return "test-fixed-x3" }
+func (expandingCC) SendBufferExpand() int { return 3 }
+
+func init() {
+	RegisterCongestionControl("test-fixed-x3", func() CongestionControl { return expandingCC{} })
+}
+
+// TestSendBufferFollowsCwnd: the send buffer grows to two congestion
+// windows, or to as many as the algorithm asks for (Linux
+// tcp_sndbuf_expand, bbr_sndbuf_expand).
+func TestSendBufferFollowsCwnd(t *testing.T) {
+	for _, tc := range []struct {
+		cc      string
+		windows int
+	}{{"test-fixed", 2}, {"test-fixed-x3", 3}} {
+		h := established(t, func(o *Options) { o.CongestionControl = tc.cc })
+		h.write(payload(0, 16384)) // the default buffer
+		h.advance(ms(10))
+		h.send(ms(20), h.ackOf(1460))
+		cwnd := h.c.Info().Cwnd
+		if got, want := h.c.sndBuf.limit, tc.windows*cwnd; got != want {
+			t.Errorf("%s: send buffer %d, want %d × cwnd %d", tc.cc, got, tc.windows, cwnd)
+		}
+	}
+}
