@@ -36,6 +36,7 @@ func runBenchE2E(args []string) error {
 	quick := fs.Bool("quick", false, "a few cells (100 Mbit/s × 100 ms, loss 0 and 1%), one repetition: a smoke test")
 	reps := fs.Int("reps", 0, "repetitions of every cell (default 2; -quick 1)")
 	dur := fs.Duration("dur", 0, "duration of each transfer (default 6s; -quick 5s)")
+	lossyDur := fs.Duration("lossy-dur", 0, "duration of the BBR senders' transfers at ≥ 5% loss (default 15s; -quick: -dur)")
 	out := fs.String("out", "", "write results.md and goodput.png into this `DIR` (or the JSON to FILE.json)")
 	jsonOut := fs.String("json", "", "also write the raw results to this `FILE` (for -from)")
 	from := fs.String("from", "", "regenerate the report from this results.json instead of measuring")
@@ -72,7 +73,7 @@ func runBenchE2E(args []string) error {
 				fmt.Fprintf(os.Stderr, "bench e2e: warning: %v\n", err)
 			}
 		}
-		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, Prefix: *prefix, SkipAccuracy: *noAccuracy}
+		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, LossyDuration: *lossyDur, Prefix: *prefix, SkipAccuracy: *noAccuracy}
 		if *only != "" {
 			ps, err := parseBenchPaths(*only)
 			if err != nil {

@@ -76,7 +76,13 @@ type Options struct {
 	Quick    bool
 	Reps     int           // repetitions of every cell (default 2, quick 1)
 	Duration time.Duration // per transfer (default 6s, quick 5s)
-	Paths    []Path        // default FullPaths or QuickPaths
+	// LossyDuration is the length of the BBR senders' transfers on paths
+	// with 5% loss or more (default 15s; quick: Duration). There a
+	// transfer's goodput depends much on how STARTUP went, so short runs
+	// rank the senders by luck; CUBIC gets almost nothing there at any
+	// length, so its transfers stay short.
+	LossyDuration time.Duration
+	Paths         []Path // default FullPaths or QuickPaths
 	// UploadLosses: uploads run only on paths with these losses (default
 	// 0 and 1%; quick: 0). Nil means the default, empty means none.
 	UploadLosses []float64
@@ -100,6 +106,13 @@ func (o *Options) defaults() {
 			o.Duration = 5 * time.Second
 		}
 	}
+	if o.LossyDuration <= 0 {
+		o.LossyDuration = 15 * time.Second
+		if o.Quick {
+			o.LossyDuration = o.Duration
+		}
+	}
+	o.LossyDuration = max(o.LossyDuration, o.Duration)
 	if o.Paths == nil {
 		o.Paths = FullPaths()
 		if o.Quick {
@@ -203,11 +216,13 @@ type Results struct {
 	Quick    bool          `json:"quick"`
 	Reps     int           `json:"reps"`
 	Duration time.Duration `json:"duration_ns"`
-	Accuracy *Accuracy     `json:"accuracy,omitempty"`
-	Cells    []*Cell       `json:"cells"`
-	Paths    []PathStats   `json:"paths"`
-	Notes    []string      `json:"notes,omitempty"`
-	Senders  []Sender      `json:"senders"`
+	// LossyDuration is the BBR senders' transfer length at ≥ 5% loss.
+	LossyDuration time.Duration `json:"lossy_duration_ns,omitempty"`
+	Accuracy      *Accuracy     `json:"accuracy,omitempty"`
+	Cells         []*Cell       `json:"cells"`
+	Paths         []PathStats   `json:"paths"`
+	Notes         []string      `json:"notes,omitempty"`
+	Senders       []Sender      `json:"senders"`
 	// Load is /proc/loadavg at the start and the end: other work on the
 	// machine disturbs the emulator's timing.
 	Load []string `json:"loadavg,omitempty"`
@@ -237,7 +252,7 @@ const serverPort = 5201
 // Bench runs the benchmark.
 func Bench(ctx context.Context, o Options) (*Results, error) {
 	o.defaults()
-	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, Senders: o.Senders}
+	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, LossyDuration: o.LossyDuration, Senders: o.Senders}
 	h, _ := os.Hostname()
 	res.Host = fmt.Sprintf("%s, %d CPUs, %s/%s", h, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -400,7 +415,7 @@ func (e *env) transfer(ctx context.Context, br *netem.Bridge, p Path, ep Endpoin
 	if err != nil {
 		return smp, err
 	}
-	o := RunOptions{Download: download, Duration: e.o.Duration, CC: ep.Sender().CC}
+	o := RunOptions{Download: download, Duration: e.o.transferDuration(p, ep.Sender()), CC: ep.Sender().CC}
 	if download {
 		o.CC = ep.DownloadCC()
 		o.AtEnd = ep.Snapshot
@@ -528,4 +543,12 @@ func MeasureAccuracy(ctx context.Context, tp *topo.Topo, srv *Server, dur time.D
 	a.Summary = []string{netem.FormatStats(sab), netem.FormatStats(sba)}
 	quiet(br, a.Path)
 	return a, nil
+}
+
+// transferDuration is how long a transfer of sender s on path p lasts.
+func (o *Options) transferDuration(p Path, s Sender) time.Duration {
+	if p.Loss >= 0.05 && s.CC == "bbr" {
+		return o.LossyDuration
+	}
+	return o.Duration
 }
