@@ -185,7 +185,7 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 		if seq == c.rcvNxt {
 			c.onReset()
 		} else {
-			c.challengeACK()
+			c.challengeACK(now)
 		}
 		c.afterInput(now)
 		return
@@ -195,7 +195,7 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 		if c.state == StateSynReceived && seq == c.irs {
 			c.rtoAt = now // retransmitted SYN: resend our SYN-ACK now
 		} else {
-			c.challengeACK()
+			c.challengeACK(now)
 		}
 		c.afterInput(now)
 		return
@@ -211,7 +211,7 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 		return
 	}
 	if seqLT(h.Ack, c.sndUna-uint32(max(c.maxSndWnd, 1))) {
-		c.challengeACK()
+		c.challengeACK(now)
 		c.afterInput(now)
 		return
 	}
@@ -280,7 +280,21 @@ func (c *Conn) acceptable(seq, segLen uint32) bool {
 		(seqLT(seq, c.rcvNxt) && seqGT(end, c.rcvNxt+wnd))
 }
 
-func (c *Conn) challengeACK() {
+// challengeRateLimit is the least time between two challenge ACKs of a
+// connection (RFC 5961 section 7; Linux's per-socket
+// tcp_invalid_ratelimit, 500 ms). A flood of spoofed RSTs or SYNs then
+// gets at most two answers a second. (Linux's old stack-wide limit was a
+// side channel, CVE-2016-5696, and is off by default now: there is none.)
+const challengeRateLimit = 500 * time.Millisecond
+
+// challengeACK answers a suspicious RST, SYN or ACK with an ACK carrying
+// the current sequence numbers, at most once per challengeRateLimit.
+func (c *Conn) challengeACK(now clock.Time) {
+	if c.lastChallenge != 0 && now.Sub(c.lastChallenge) < challengeRateLimit {
+		c.s.stats.ChallengeACKsSkipped++
+		return
+	}
+	c.lastChallenge = now
 	c.s.stats.ChallengeACKs++
 	c.ackNow = true
 }

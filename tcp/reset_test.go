@@ -56,11 +56,17 @@ func TestRstInWindowChallengeAck(t *testing.T) {
 	h.state(StateEstablished)
 	rst.flags = RST | ACK
 	rst.seq = rISS + 1 + 131071 // last byte of the window
+	// Within 500 ms of the last one: no second challenge (RFC 5961
+	// section 7 throttling, as Linux's per-socket limit).
 	h.send(ms(30), rst)
-	h.recv(ms(30), h.toPeer())
+	h.recvNothing(ms(30))
+	h.send(ms(520)-1, rst)
+	h.recvNothing(ms(520) - 1)
+	h.send(ms(520), rst)
+	h.recv(ms(520), h.toPeer())
 	h.state(StateEstablished)
-	if st := h.s.Stats(); st.ChallengeACKs != 2 {
-		t.Fatalf("challenge ACKs %d", st.ChallengeACKs)
+	if st := h.s.Stats(); st.ChallengeACKs != 2 || st.ChallengeACKsSkipped != 2 {
+		t.Fatalf("challenge ACKs %d, skipped %d", st.ChallengeACKs, st.ChallengeACKsSkipped)
 	}
 }
 

@@ -162,6 +162,7 @@ type Stats struct {
 	ListenOverflows       uint64
 	ListenDrops           uint64
 	ChallengeACKs         uint64
+	ChallengeACKsSkipped  uint64 // rate-limited (RFC 5961 section 7)
 	PAWSDrops             uint64
 	OutOfWindow           uint64
 	TimeWaitRecycled      uint64
