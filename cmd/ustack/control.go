@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -202,6 +203,11 @@ func serveControl(ln net.Listener, snap func() snapshot) *http.Server {
 	}
 	mux.HandleFunc("GET /v1/snapshot", handler)
 	mux.HandleFunc("GET /{$}", handler)
+	// Go's profiler, for the socket's owner: e.g.
+	// curl --unix-socket SOCK http://x/debug/pprof/profile?seconds=10 > cpu.pprof
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return srv

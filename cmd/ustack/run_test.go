@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -184,6 +188,20 @@ func TestControlSocket(t *testing.T) {
 	}
 	if s.Conns[0].CCInfo == nil || *s.Conns[0].CCInfo != *want.Conns[0].CCInfo || s.Conns[0].RTTUs != 3200 {
 		t.Errorf("conn %+v", s.Conns[0])
+	}
+	// Go's profiler is served on the same socket.
+	cl := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}
+	resp, err := cl.Get("http://ustack/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("pprof: %s %.100q", resp.Status, body)
 	}
 	// A live socket is not taken over.
 	if _, _, err := listenControl(path, false, "web"); err == nil || !strings.Contains(err.Error(), "already running") {
