@@ -2,149 +2,49 @@ package link
 
 // Test scaffolding: throw-away network namespaces and hand-made packets.
 //
-// Each root test gets its own namespace "ustack-test-<pid>-<random>"
-// created with `ip netns add` and deleted in t.Cleanup (after the links,
-// which are closed by cleanups registered later). Devices are created in
-// the namespace either with `ip -n NS ...` or, for our own tap/tun and
-// AF_PACKET fds, by a goroutine locked to an OS thread that setns(2)s into
-// the namespace and never unlocks, so the thread is discarded afterwards.
+// Each root test gets its own namespace "ustack-test-<pid>-<random>" from
+// internal/netnstest, deleted in t.Cleanup (after the links, which are
+// closed by cleanups registered later). Devices are created in the
+// namespace either with `ip -n NS ...` or, for our own tap/tun and
+// AF_PACKET fds, by NS.Run on a thread that is discarded afterwards.
 // Nothing touches the host's interfaces; IPv6 is disabled inside the
 // namespace so no autoconfiguration traffic disturbs the tests.
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ustack/ustack/internal/netnstest"
 )
 
-func requireRoot(t *testing.T) {
+// newNetns makes the test's namespace, skipping unless root and iproute2
+// are there.
+func newNetns(t *testing.T) *netnstest.NS {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, tap and veth devices")
-	}
-}
-
-type netns struct {
-	t    *testing.T
-	name string
-}
-
-func newNetns(t *testing.T) *netns {
-	t.Helper()
-	requireRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2: `ip` not found")
-	}
+	netnstest.RequireRoot(t, "creates network namespaces, tap and veth devices")
+	netnstest.RequireCommand(t, "ip", "needs iproute2: `ip` not found")
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Logf("no /dev/net/tun: %v", err)
 	}
-	var rb [4]byte
-	rand.Read(rb[:])
-	name := fmt.Sprintf("ustack-test-%d-%s", os.Getpid(), hex.EncodeToString(rb[:]))
-	if out, err := runCmd("ip", "netns", "add", name); err != nil {
-		t.Skipf("needs network namespaces: ip netns add: %v: %s", err, out)
-	}
-	ns := &netns{t: t, name: name}
-	t.Cleanup(func() {
-		if out, err := runCmd("ip", "netns", "del", name); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	err := ns.run(func() error {
-		for _, p := range []string{"all", "default"} {
-			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0); err != nil {
-				return err
-			}
-		}
-		return nil
+	return netnstest.New(t, "ustack-test", netnstest.Options{RunTimeout: 20 * time.Second, DisableIPv6: true})
+}
+
+// openIn opens a link with open inside ns, failing the test with what on
+// error; t.Cleanup closes it.
+func openIn[L Link](t *testing.T, ns *netnstest.NS, what string, open func() (L, error)) L {
+	t.Helper()
+	var l L
+	err := ns.Run(func() (err error) {
+		l, err = open()
+		return err
 	})
 	if err != nil {
-		t.Logf("disable IPv6 in %s: %v (continuing)", name, err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	ns.ip("link", "set", "lo", "up")
-	return ns
-}
-
-func runCmd(name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return exec.CommandContext(ctx, name, args...).CombinedOutput()
-}
-
-// ip runs `ip -n NS args...` and fails the test on error.
-func (n *netns) ip(args ...string) {
-	n.t.Helper()
-	if out, err := runCmd("ip", append([]string{"-n", n.name}, args...)...); err != nil {
-		n.t.Fatalf("ip %v: %v: %s", args, err, out)
-	}
-}
-
-// waitRunning waits until ifname is operationally up (IFF_RUNNING): before
-// linkwatch turns the carrier on, the device's qdisc is noop and silently
-// discards what is sent.
-func (n *netns) waitRunning(ifname string) {
-	n.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var flags uint16
-		err := n.run(func() error {
-			c, err := openIfctl()
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			in, err := c.info(ifname)
-			flags = in.flags
-			return err
-		})
-		if err != nil {
-			n.t.Fatalf("%s: %v", ifname, err)
-		}
-		if flags&unix.IFF_RUNNING != 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s not running after 5s (flags %#x)", ifname, flags)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// run calls fn on an OS thread inside the namespace. The thread is never
-// returned to the scheduler (the goroutine exits locked).
-func (n *netns) run(fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + n.name)
-		if err != nil {
-			ch <- err
-			return
-		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-		f.Close()
-		if err != nil {
-			ch <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		ch <- fn()
-	}()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(20 * time.Second):
-		return errors.New("timed out in netns")
-	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // deadliner is the part of the concrete links the tests use.

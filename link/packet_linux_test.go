@@ -6,33 +6,26 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ustack/ustack/internal/netnstest"
 )
 
-func openPacketIn(t *testing.T, ns *netns, cfg PacketConfig) *Packet {
+// openPacketIn opens a packet link inside ns; t.Cleanup closes it.
+func openPacketIn(t *testing.T, ns *netnstest.NS, cfg PacketConfig) *Packet {
 	t.Helper()
-	var p *Packet
-	err := ns.run(func() (err error) {
-		p, err = OpenPacket(cfg)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("OpenPacket: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return openIn(t, ns, "OpenPacket", func() (*Packet, error) { return OpenPacket(cfg) })
 }
 
 // vethPair creates va<->vb in ns, both up.
-func vethPair(t *testing.T, ns *netns) {
-	ns.ip("link", "add", "va", "type", "veth", "peer", "name", "vb")
-	ns.ip("link", "set", "va", "up")
-	ns.ip("link", "set", "vb", "up")
-	ns.waitRunning("va")
-	ns.waitRunning("vb")
+func vethPair(t *testing.T, ns *netnstest.NS) {
+	ns.IP("link", "add", "va", "type", "veth", "peer", "name", "vb")
+	ns.IP("link", "set", "va", "up")
+	ns.IP("link", "set", "vb", "up")
+	ns.WaitRunning("va")
+	ns.WaitRunning("vb")
 }
 
 const testEtherType = 0x88b5 // IEEE local experimental
@@ -146,10 +139,10 @@ func TestPacketRawVeth(t *testing.T) {
 	}
 
 	// The interface bouncing (down/up) does not kill the reader.
-	ns.ip("link", "set", "vb", "down")
-	ns.ip("link", "set", "vb", "up")
-	ns.waitRunning("vb")
-	ns.waitRunning("va")
+	ns.IP("link", "set", "vb", "down")
+	ns.IP("link", "set", "vb", "up")
+	ns.WaitRunning("vb")
+	ns.WaitRunning("va")
 	if err := a.Write(f2, TxMeta{}); err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +199,8 @@ func TestPacketVnetGSO(t *testing.T) {
 func TestPacketCookedTun(t *testing.T) {
 	ns := newNetns(t)
 	tun := openTapIn(t, ns, TapConfig{Name: "ustun0", TUN: true, Up: true})
-	ns.ip("addr", "add", "10.99.1.1", "peer", "10.99.1.2", "dev", "ustun0")
-	ns.waitRunning("ustun0")
+	ns.IP("addr", "add", "10.99.1.1", "peer", "10.99.1.2", "dev", "ustun0")
+	ns.WaitRunning("ustun0")
 	p := openPacketIn(t, ns, PacketConfig{Interface: "ustun0"}) // Auto → cooked
 	if p.Header() != HeaderNone || p.HardwareAddr() != nil {
 		t.Fatalf("auto mode on tun: header %v mac %v", p.Header(), p.HardwareAddr())
@@ -259,7 +252,7 @@ func TestPacketCookedTun(t *testing.T) {
 		t.Fatalf("non-IP accepted: %v", err)
 	}
 	// Raw mode on a link-less interface is refused.
-	err = ns.run(func() error { _, err := OpenPacket(PacketConfig{Interface: "ustun0", Mode: PacketRaw}); return err })
+	err = ns.Run(func() error { _, err := OpenPacket(PacketConfig{Interface: "ustun0", Mode: PacketRaw}); return err })
 	if err == nil || !strings.Contains(err.Error(), "use cooked mode") {
 		t.Fatalf("raw on tun: %v", err)
 	}
@@ -267,7 +260,7 @@ func TestPacketCookedTun(t *testing.T) {
 
 func TestPacketMissingInterface(t *testing.T) {
 	ns := newNetns(t)
-	err := ns.run(func() error { _, err := OpenPacket(PacketConfig{Interface: "eth9"}); return err })
+	err := ns.Run(func() error { _, err := OpenPacket(PacketConfig{Interface: "eth9"}); return err })
 	if !errors.Is(err, ErrNoInterface) || err.Error() != `link: open packet "eth9": no such network interface` {
 		t.Fatalf("%v", err)
 	}
@@ -279,12 +272,10 @@ func TestPacketMissingInterface(t *testing.T) {
 // working once the queue drains.
 func TestPacketENOBUFS(t *testing.T) {
 	ns := newNetns(t)
-	if _, err := exec.LookPath("tc"); err != nil {
-		t.Skip("needs tc (iproute2) to install a qdisc")
-	}
+	netnstest.RequireCommand(t, "tc", "needs tc (iproute2) to install a qdisc")
 	vethPair(t, ns)
-	ns.ip("link", "set", "va", "mtu", "1500")
-	if out, err := runCmd("tc", "-n", ns.name, "qdisc", "add", "dev", "va", "root", "tbf",
+	ns.IP("link", "set", "va", "mtu", "1500")
+	if out, err := netnstest.Output(10*time.Second, "tc", "-n", ns.Name, "qdisc", "add", "dev", "va", "root", "tbf",
 		"rate", "1mbit", "burst", "1600", "limit", "3000"); err != nil {
 		t.Skipf("needs tc tbf: %v: %s", err, out)
 	}
@@ -303,7 +294,7 @@ func TestPacketENOBUFS(t *testing.T) {
 		t.Fatalf("sent %d + dropped %d != 100", sent, s.TxDropped)
 	}
 	// Once the qdisc is gone the same link sends again.
-	if out, err := runCmd("tc", "-n", ns.name, "qdisc", "del", "dev", "va", "root"); err != nil {
+	if out, err := netnstest.Output(10*time.Second, "tc", "-n", ns.Name, "qdisc", "del", "dev", "va", "root"); err != nil {
 		t.Fatalf("tc del: %v: %s", err, out)
 	}
 	for i := 0; i < 20; i++ {

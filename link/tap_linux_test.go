@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ustack/ustack/internal/netnstest"
 )
 
 var (
@@ -19,18 +21,10 @@ var (
 	bcast  = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
 
-func openTapIn(t *testing.T, ns *netns, cfg TapConfig) *Tap {
+// openTapIn opens a tap inside ns; t.Cleanup closes it.
+func openTapIn(t *testing.T, ns *netnstest.NS, cfg TapConfig) *Tap {
 	t.Helper()
-	var tap *Tap
-	err := ns.run(func() (err error) {
-		tap, err = OpenTap(cfg)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("OpenTap: %v", err)
-	}
-	t.Cleanup(func() { tap.Close() })
-	return tap
+	return openIn(t, ns, "OpenTap", func() (*Tap, error) { return OpenTap(cfg) })
 }
 
 // answerARP replies to a kernel ARP request for ourIP; reports whether f was one.
@@ -51,8 +45,8 @@ func answerARP(t *testing.T, l Link, f []byte) bool {
 func TestTapARPAndPing(t *testing.T) {
 	ns := newNetns(t)
 	tap := openTapIn(t, ns, TapConfig{Name: "ust0", Up: true, MTU: 1400})
-	ns.ip("addr", "add", "10.99.0.1/24", "dev", "ust0")
-	ns.waitRunning("ust0")
+	ns.IP("addr", "add", "10.99.0.1/24", "dev", "ust0")
+	ns.WaitRunning("ust0")
 	if tap.Name() != "ust0" || tap.Header() != HeaderEthernet || tap.MTU() != 1400 ||
 		len(tap.HardwareAddr()) != 6 || tap.Offloads() != (Offloads{}) || tap.MaxFrameSize() != 1400+14+4 {
 		t.Fatalf("tap %s hdr %v mtu %d mac %v offloads %v max %d", tap.Name(), tap.Header(), tap.MTU(),
@@ -95,7 +89,7 @@ func TestTapARPAndPing(t *testing.T) {
 	}
 
 	// A second opener of an attached tap is refused with a clear error.
-	err := ns.run(func() error { _, err := OpenTap(TapConfig{Name: "ust0"}); return err })
+	err := ns.Run(func() error { _, err := OpenTap(TapConfig{Name: "ust0"}); return err })
 	if err == nil || !strings.Contains(err.Error(), `link: open tap "ust0"`) {
 		t.Fatalf("second open: %v", err)
 	}
@@ -131,7 +125,7 @@ func TestTapARPAndPing(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	// Not persistent: the interface is gone.
-	err = ns.run(func() error {
+	err = ns.Run(func() error {
 		c, err := openIfctl()
 		if err != nil {
 			return err
@@ -147,7 +141,7 @@ func TestTapARPAndPing(t *testing.T) {
 
 func TestTapPersistAndMustExist(t *testing.T) {
 	ns := newNetns(t)
-	err := ns.run(func() error { _, err := OpenTap(TapConfig{Name: "nosuch0", MustExist: true}); return err })
+	err := ns.Run(func() error { _, err := OpenTap(TapConfig{Name: "nosuch0", MustExist: true}); return err })
 	if !errors.Is(err, ErrNoInterface) || err.Error() != `link: open tap "nosuch0": no such network interface` {
 		t.Fatalf("MustExist on missing tap: %v", err)
 	}
@@ -158,7 +152,7 @@ func TestTapPersistAndMustExist(t *testing.T) {
 		t.Fatal(tap2.Name())
 	}
 	tap2.Close()
-	ns.ip("link", "del", "ustp0")
+	ns.IP("link", "del", "ustp0")
 
 	// Kernel-chosen name and TUN mode.
 	tun := openTapIn(t, ns, TapConfig{TUN: true})
@@ -166,7 +160,7 @@ func TestTapPersistAndMustExist(t *testing.T) {
 		t.Fatalf("tun %q hdr %v mac %v", tun.Name(), tun.Header(), tun.HardwareAddr())
 	}
 	// Wrong type for an existing interface.
-	err = ns.run(func() error { _, err := OpenTap(TapConfig{Name: tun.Name()}); return err })
+	err = ns.Run(func() error { _, err := OpenTap(TapConfig{Name: tun.Name()}); return err })
 	if err == nil {
 		t.Fatal("opened a tun as tap")
 	}
@@ -216,8 +210,8 @@ func TestTapOpenErrors(t *testing.T) {
 func TestTapOffloadTCP(t *testing.T) {
 	ns := newNetns(t)
 	tap := openTapIn(t, ns, TapConfig{Name: "ust1", Up: true, Offload: 0x8883})
-	ns.ip("addr", "add", "10.99.0.1/24", "dev", "ust1")
-	ns.waitRunning("ust1")
+	ns.IP("addr", "add", "10.99.0.1/24", "dev", "ust1")
+	ns.WaitRunning("ust1")
 	want := Offloads{RxChecksum: true, RxGSO: true, TxChecksum: true, TSO4: true, MaxGSOSize: MaxGSOFrame}
 	if tap.Offloads() != want || tap.MaxFrameSize() != MaxGSOFrame+14 || tap.vnetLen != 12 {
 		t.Fatalf("offloads %v max %d vnet %d", tap.Offloads(), tap.MaxFrameSize(), tap.vnetLen)
@@ -233,7 +227,7 @@ func TestTapOffloadTCP(t *testing.T) {
 	res := make(chan result, 1)
 	go func() {
 		var conn net.Conn
-		err := ns.run(func() (err error) {
+		err := ns.Run(func() (err error) {
 			conn, err = net.DialTimeout("tcp", "10.99.0.2:5001", 5*time.Second)
 			return err
 		})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack/ustack/internal/netnstest"
 	"github.com/ustack/ustack/ip"
 	"github.com/ustack/ustack/link"
 )
@@ -84,14 +85,14 @@ func BenchmarkTapGoodput(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			ns := newTestNetns(b)
 			var tap *link.Tap
-			if err := ns.run(func() (err error) {
+			if err := ns.Run(func() (err error) {
 				tap, err = link.OpenTap(link.TapConfig{Name: "ub0", Up: true, Offload: v.offload})
 				return err
 			}); err != nil {
 				b.Fatal(err)
 			}
-			ns.ip("addr", "add", "10.9.0.1/24", "dev", "ub0")
-			ns.waitUp("ub0")
+			ns.IP("addr", "add", "10.9.0.1/24", "dev", "ub0")
+			ns.WaitRunning("ub0")
 			s, err := New(Config{Name: "bench"})
 			if err != nil {
 				b.Fatal(err)
@@ -100,14 +101,7 @@ func BenchmarkTapGoodput(b *testing.B) {
 			if _, err := s.AddLink(tap, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}}); err != nil {
 				b.Fatal(err)
 			}
-			var kl net.Listener
-			if err := ns.run(func() (err error) {
-				kl, err = net.Listen("tcp", "10.9.0.1:9000")
-				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			defer kl.Close()
+			kl := ns.Listen("tcp", "10.9.0.1:9000")
 			b.ResetTimer()
 			measure(b, benchBytes, func() error {
 				done := drainOne(kl)
@@ -128,26 +122,15 @@ func BenchmarkTapGoodput(b *testing.B) {
 // namespaces joined by a veth pair, in the same process.
 func BenchmarkKernelVeth(b *testing.B) {
 	a, z := newTestNetns(b), newTestNetns(b)
-	a.ip("link", "add", "kv0", "type", "veth", "peer", "name", "kv1", "netns", z.name)
-	a.ip("addr", "add", "10.9.1.1/24", "dev", "kv0")
-	a.ip("link", "set", "kv0", "up")
-	z.ip("addr", "add", "10.9.1.2/24", "dev", "kv1")
-	z.ip("link", "set", "kv1", "up")
-	a.waitUp("kv0")
-	z.waitUp("kv1")
-	var kl net.Listener
-	if err := z.run(func() (err error) {
-		kl, err = net.Listen("tcp", "10.9.1.2:9000")
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	defer kl.Close()
+	netnstest.Veth(a, "kv0", "10.9.1.1/24", z, "kv1", "10.9.1.2/24")
+	a.WaitRunning("kv0")
+	z.WaitRunning("kv1")
+	kl := z.Listen("tcp", "10.9.1.2:9000")
 	b.ResetTimer()
 	measure(b, benchBytes, func() error {
 		done := drainOne(kl)
 		var c net.Conn
-		if err := a.run(func() (err error) {
+		if err := a.Run(func() (err error) {
 			c, err = net.Dial("tcp", "10.9.1.2:9000")
 			return err
 		}); err != nil {

@@ -31,14 +31,14 @@ func TestTapKernel(t *testing.T) {
 func testTapKernel(t *testing.T, offload link.Features) {
 	ns := newTestNetns(t)
 	var tap *link.Tap
-	if err := ns.run(func() (err error) {
+	if err := ns.Run(func() (err error) {
 		tap, err = link.OpenTap(link.TapConfig{Name: "ut0", Up: true, Offload: offload})
 		return err
 	}); err != nil {
 		t.Fatalf("OpenTap: %v", err)
 	}
-	ns.ip("addr", "add", "10.9.0.1/24", "dev", "ut0")
-	ns.waitUp("ut0")
+	ns.IP("addr", "add", "10.9.0.1/24", "dev", "ut0")
+	ns.WaitRunning("ut0")
 
 	s, err := New(Config{Name: "tap"})
 	if err != nil {
@@ -54,7 +54,7 @@ func testTapKernel(t *testing.T, offload link.Features) {
 		}
 		st := s.Stats()
 		t.Logf("%+v", st)
-		out, _ := runCmd("ip", "netns", "exec", ns.name, "ss", "-tni")
+		out, _ := ns.Exec(30*time.Second, "ss", "-tni")
 		t.Logf("%s", out)
 	}
 	deadlineSecs = 30
@@ -79,7 +79,7 @@ func testTapKernel(t *testing.T, offload link.Features) {
 		}
 	}()
 	var kc net.Conn
-	if err := ns.run(func() (err error) {
+	if err := ns.Run(func() (err error) {
 		kc, err = net.DialTimeout("tcp", "10.9.0.2:8080", 5*time.Second)
 		return err
 	}); err != nil {
@@ -90,14 +90,7 @@ func testTapKernel(t *testing.T, offload link.Features) {
 	t.Logf("kernel client → unet echo: %d MB each way in %v", size>>20, time.Since(start).Round(time.Millisecond))
 
 	// unet client → kernel echo server.
-	var kl net.Listener
-	if err := ns.run(func() (err error) {
-		kl, err = net.Listen("tcp", "10.9.0.1:9090")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer kl.Close()
+	kl := ns.Listen("tcp", "10.9.0.1:9090")
 	go func() {
 		c, err := kl.Accept()
 		if err != nil {

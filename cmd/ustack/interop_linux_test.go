@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack/ustack/internal/netnstest"
 	"github.com/ustack/ustack/ip"
 	"github.com/ustack/ustack/link"
 	"github.com/ustack/ustack/relay"
@@ -63,21 +64,13 @@ const (
 	portIperf  = 9201
 )
 
-func startBackends(t *testing.T, h *testNS, fileSize int) *backends {
+func startBackends(t *testing.T, h *netnstest.NS, fileSize int) *backends {
 	t.Helper()
 	b := &backends{file: make([]byte, fileSize)}
 	rand.Read(b.file)
 	sum := sha256.Sum256(b.file)
 	b.fileSum = hex.EncodeToString(sum[:])
-	listen := func(port int) net.Listener {
-		var ln net.Listener
-		h.mustRun(func() (err error) {
-			ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			return err
-		})
-		t.Cleanup(func() { ln.Close() })
-		return ln
-	}
+	listen := func(port int) net.Listener { return h.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)) }
 	serve := func(ln net.Listener, handle func(net.Conn)) {
 		go func() {
 			for {
@@ -112,12 +105,12 @@ func startBackends(t *testing.T, h *testNS, fileSize int) *backends {
 
 // startIperf starts an iperf3 server in h on 127.0.0.1:portIperf, if
 // iperf3 is installed.
-func startIperf(t *testing.T, h *testNS) bool {
+func startIperf(t *testing.T, h *netnstest.NS) bool {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Log("iperf3 not installed: skipping the iperf3 runs")
 		return false
 	}
-	cmd := exec.Command("ip", "netns", "exec", h.name, "iperf3", "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(portIperf))
+	cmd := exec.Command("ip", "netns", "exec", h.Name, "iperf3", "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(portIperf))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +120,11 @@ func startIperf(t *testing.T, h *testNS) bool {
 }
 
 // curlFile fetches url from namespace c and checks the hash.
-func curlFile(t *testing.T, c *testNS, url string, b *backends) {
+func curlFile(t *testing.T, c *netnstest.NS, url string, b *backends) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "download")
 	t0 := time.Now()
-	res, err := c.exec(60*time.Second, "curl", "-sS", "--fail", "--max-time", "50", "-o", out, "-w", "%{size_download} %{speed_download}", url)
+	res, err := c.Exec(60*time.Second, "curl", "-sS", "--fail", "--max-time", "50", "-o", out, "-w", "%{size_download} %{speed_download}", url)
 	if err != nil {
 		t.Fatalf("curl %s: %v: %s", url, err, res)
 	}
@@ -147,7 +140,7 @@ func curlFile(t *testing.T, c *testNS, url string, b *backends) {
 }
 
 // parallelEcho runs n echo round trips to addr from c, conc at a time.
-func parallelEcho(t *testing.T, c *testNS, addr string, n, conc, size int) {
+func parallelEcho(t *testing.T, c *netnstest.NS, addr string, n, conc, size int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -161,7 +154,7 @@ func parallelEcho(t *testing.T, c *testNS, addr string, n, conc, size int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(func() error {
+			c.Run(func() error {
 				for i := range work {
 					if err := echoOnce(addr, size+i); err != nil {
 						errs <- fmt.Errorf("connection %d: %w", i, err)
@@ -216,11 +209,11 @@ func roundTrip(c *net.TCPConn, data []byte) ([]byte, error) {
 
 // checkProxy connects from c to addr and checks the PROXY header the
 // backend received: from the client's address to stackAddr.
-func checkProxy(t *testing.T, c *testNS, addr string, v relay.ProxyVersion, stackAddr netip.AddrPort) {
+func checkProxy(t *testing.T, c *netnstest.NS, addr string, v relay.ProxyVersion, stackAddr netip.AddrPort) {
 	t.Helper()
 	var got []byte
 	var client netip.AddrPort
-	c.mustRun(func() error {
+	c.MustRun(func() error {
 		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
 			return err
@@ -241,7 +234,7 @@ func checkProxy(t *testing.T, c *testNS, addr string, v relay.ProxyVersion, stac
 // kernel itself sends from port (output hook) and packets to port arriving
 // from outside (prerouting). AF_PACKET transmissions of the stack never pass
 // the output hook, so "kernel" counts exactly what the host kernel sent.
-func nftCounters(t *testing.T, h *testNS, port int) func() (kernelOut, in int) {
+func nftCounters(t *testing.T, h *netnstest.NS, port int) func() (kernelOut, in int) {
 	t.Helper()
 	script := fmt.Sprintf(`table inet usttest {
 	chain out { type filter hook output priority -400; policy accept; tcp sport %[1]d counter comment "kernel-out"; }
@@ -250,10 +243,10 @@ func nftCounters(t *testing.T, h *testNS, port int) func() (kernelOut, in int) {
 `, port)
 	f := filepath.Join(t.TempDir(), "counters.nft")
 	os.WriteFile(f, []byte(script), 0o644)
-	h.must("nft", "-f", f)
+	h.Must("nft", "-f", f)
 	re := regexp.MustCompile(`counter packets (\d+) bytes \d+ comment "([a-z-]+)"`)
 	return func() (int, int) {
-		out := h.must("nft", "list", "table", "inet", "usttest")
+		out := h.Must("nft", "list", "table", "inet", "usttest")
 		m := map[string]int{}
 		for _, s := range re.FindAllStringSubmatch(out, -1) {
 			m[s[2]], _ = strconv.Atoi(s[1])
@@ -263,13 +256,13 @@ func nftCounters(t *testing.T, h *testNS, port int) func() (kernelOut, in int) {
 }
 
 // checkClean fails if anything of instance is left in h.
-func checkClean(t *testing.T, h *testNS, instance string, gone []string, sysctls map[string]string) {
+func checkClean(t *testing.T, h *netnstest.NS, instance string, gone []string, sysctls map[string]string) {
 	t.Helper()
-	rules := h.must("nft", "list", "ruleset")
+	rules := h.Must("nft", "list", "ruleset")
 	if strings.Contains(rules, "ustack-"+instance) {
 		t.Errorf("nftables table of %s left behind:\n%s", instance, rules)
 	}
-	state := h.ip("-o", "link") + h.ip("-o", "addr") + h.ip("route") + rules
+	state := h.IP("-o", "link") + h.IP("-o", "addr") + h.IP("route") + rules
 	if strings.Contains(state, "ustack:"+instance) {
 		t.Errorf("link tagged ustack:%s left behind:\n%s", instance, state)
 	}
@@ -279,13 +272,13 @@ func checkClean(t *testing.T, h *testNS, instance string, gone []string, sysctls
 		}
 	}
 	for k, v := range sysctls {
-		if got := h.sysctl(k); got != v {
+		if got := h.Sysctl(k); got != v {
 			t.Errorf("sysctl %s = %q after exit, was %q", k, got, v)
 		}
 	}
 }
 
-func iperf(t *testing.T, c *testNS, host string, port int, reverse bool) {
+func iperf(t *testing.T, c *netnstest.NS, host string, port int, reverse bool) {
 	t.Helper()
 	args := []string{"iperf3", "-c", host, "-p", strconv.Itoa(port), "-t", "3", "-J"}
 	dir := "client→stack (upload)"
@@ -293,7 +286,7 @@ func iperf(t *testing.T, c *testNS, host string, port int, reverse bool) {
 		args = append(args, "-R")
 		dir = "stack→client (download, BBR)"
 	}
-	out, err := c.exec(30*time.Second, args...)
+	out, err := c.Exec(30*time.Second, args...)
 	if err != nil {
 		t.Errorf("iperf3 %s: %v: %s", dir, err, out)
 		return
@@ -323,7 +316,7 @@ func TestInteropTAP(t *testing.T) {
 	requireRootInterop(t)
 	bin := buildUstack(t)
 	h, c := newTestNS(t, "h"), newTestNS(t, "c")
-	veth(t, h, "pubH", "192.168.77.1/24", c, "pubC", "192.168.77.2/24")
+	netnstest.Veth(h, "pubH", "192.168.77.1/24", c, "pubC", "192.168.77.2/24")
 	b := startBackends(t, h, 16<<20)
 	hasIperf := startIperf(t, h)
 
@@ -344,7 +337,7 @@ metrics 127.0.0.1:9100
 0.0.0.0 8083 127.0.0.1 %d proxy=v2
 0.0.0.0 5201 127.0.0.1 %d
 `, ctl, portHTTP, portEcho, portProxy1, portProxy2, portIperf)), 0o644)
-	fwd := h.sysctl("net.ipv4.ip_forward")
+	fwd := h.Sysctl("net.ipv4.ip_forward")
 	gone := []string{"ustap0", "10.77.0.1", "10.77.0.0"}
 
 	p := startUstack(t, bin, h, ctl, "-config", conf)
@@ -355,10 +348,10 @@ metrics 127.0.0.1:9100
 	checkProxy(t, c, "192.168.77.1:8083", relay.ProxyV2, netip.AddrPortFrom(stack, 8083))
 
 	// ss during a slow download shows the connection with BBR's state.
-	slow := exec.Command("ip", "netns", "exec", c.name, "curl", "-s", "-o", "/dev/null", "--limit-rate", "4M", "--max-time", "3", "http://192.168.77.1:8080/file")
+	slow := exec.Command("ip", "netns", "exec", c.Name, "curl", "-s", "-o", "/dev/null", "--limit-rate", "4M", "--max-time", "3", "http://192.168.77.1:8080/file")
 	slow.Start()
 	time.Sleep(time.Second)
-	ss, err := cmdOut(10*time.Second, bin, "ss", "-socket", ctl)
+	ss, err := netnstest.Output(10*time.Second, bin, "ss", "-socket", ctl)
 	slow.Process.Kill()
 	slow.Wait()
 	if err != nil || !strings.Contains(ss, "ESTAB") || !strings.Contains(ss, "bbr:(bw:") || !strings.Contains(ss, ":8080") {
@@ -366,7 +359,7 @@ metrics 127.0.0.1:9100
 	} else {
 		t.Logf("ustack ss:\n%s", ss)
 	}
-	metrics := h.must("curl", "-sS", "--max-time", "5", "http://127.0.0.1:9100/metrics")
+	metrics := h.Must("curl", "-sS", "--max-time", "5", "http://127.0.0.1:9100/metrics")
 	for _, m := range []string{`ustack_relay_accepted_total{frontend="0.0.0.0:8081"} 200`, "ustack_tcp_passive_opens_total", "ustack_link_rx_frames_total{link=\"ustap0\"}"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("metrics lack %q", m)
@@ -383,7 +376,7 @@ metrics 127.0.0.1:9100
 	// and works; its clean exit leaves nothing.
 	p = startUstack(t, bin, h, ctl, "-config", conf)
 	p.stop(syscall.SIGKILL)
-	if links := h.ip("-o", "link"); !strings.Contains(links, "ustap0") {
+	if links := h.IP("-o", "link"); !strings.Contains(links, "ustap0") {
 		t.Errorf("after SIGKILL the TAP is gone already?\n%s", links)
 	}
 	p = startUstack(t, bin, h, ctl, "-config", conf)
@@ -406,10 +399,10 @@ func TestInteropRaw(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, c := newTestNS(t, "h"), newTestNS(t, "c")
-			veth(t, h, "pubH", "192.168.78.1/24", c, "pubC", "192.168.78.2/24")
+			netnstest.Veth(h, "pubH", "192.168.78.1/24", c, "pubC", "192.168.78.2/24")
 			b := startBackends(t, h, 8<<20)
 			counters := nftCounters(t, h, 8080)
-			reserved := h.sysctl("net.ipv4.ip_local_reserved_ports")
+			reserved := h.Sysctl("net.ipv4.ip_local_reserved_ports")
 
 			dir := t.TempDir()
 			ctl := filepath.Join(dir, "ctl.sock")
@@ -419,15 +412,14 @@ func TestInteropRaw(t *testing.T) {
 				args = append(args, "-mac", tc.mac)
 			}
 			p := startUstack(t, bin, h, ctl, args...)
-			if got := h.sysctl("net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "61000-65535") {
+			if got := h.Sysctl("net.ipv4.ip_local_reserved_ports"); !strings.Contains(got, "61000-65535") {
 				t.Errorf("ephemeral ports not reserved on the host: %q", got)
 			}
 			curlFile(t, c, "http://"+tc.target+":8080/file", b)
 			curlFile(t, c, "http://"+tc.target+":8080/file", b)
 			// The host's own services on other ports are untouched.
 			if tc.name == "shared-ip" {
-				var ln net.Listener
-				h.mustRun(func() (err error) { ln, err = net.Listen("tcp", "192.168.78.1:9999"); return err })
+				ln := h.Listen("tcp", "192.168.78.1:9999")
 				go func() {
 					if k, err := ln.Accept(); err == nil {
 						io.WriteString(k, "kernel")
@@ -435,7 +427,7 @@ func TestInteropRaw(t *testing.T) {
 					}
 				}()
 				var out []byte
-				err := c.run(func() error {
+				err := c.Run(func() error {
 					k, err := net.DialTimeout("tcp", "192.168.78.1:9999", 5*time.Second)
 					if err != nil {
 						return err
@@ -495,21 +487,21 @@ func TestInteropCooked(t *testing.T) {
 	// venet0 in h and its peer in c are tun devices (bare IP, NOARP,
 	// point-to-point); this process moves the packets between them.
 	var venet, peer link.Link
-	h.mustRun(func() (err error) {
+	h.MustRun(func() (err error) {
 		venet, err = link.OpenTap(link.TapConfig{Name: "venet0", TUN: true, Up: true})
 		return err
 	})
-	c.mustRun(func() (err error) {
+	c.MustRun(func() (err error) {
 		peer, err = link.OpenTap(link.TapConfig{Name: "venetpeer", TUN: true, Up: true})
 		return err
 	})
 	t.Cleanup(func() { venet.Close(); peer.Close() })
 	tunPump(venet, peer)
-	h.ip("addr", "add", "10.79.0.1/32", "dev", "venet0")
-	h.ip("route", "add", "default", "dev", "venet0")
-	c.ip("addr", "add", "10.79.0.2/32", "dev", "venetpeer")
-	c.ip("route", "add", "10.79.0.1/32", "dev", "venetpeer")
-	if flags := h.ip("link", "show", "venet0"); !strings.Contains(flags, "NOARP") || !strings.Contains(flags, "POINTOPOINT") {
+	h.IP("addr", "add", "10.79.0.1/32", "dev", "venet0")
+	h.IP("route", "add", "default", "dev", "venet0")
+	c.IP("addr", "add", "10.79.0.2/32", "dev", "venetpeer")
+	c.IP("route", "add", "10.79.0.1/32", "dev", "venetpeer")
+	if flags := h.IP("link", "show", "venet0"); !strings.Contains(flags, "NOARP") || !strings.Contains(flags, "POINTOPOINT") {
 		t.Fatalf("venet0 is not a NOARP point-to-point link:\n%s", flags)
 	}
 
@@ -542,16 +534,14 @@ control %s
 func TestInteropDial(t *testing.T) {
 	requireRootInterop(t)
 	h, c := newTestNS(t, "h"), newTestNS(t, "c")
-	veth(t, h, "pubH", "192.168.78.1/24", c, "pubC", "192.168.78.2/24")
+	netnstest.Veth(h, "pubH", "192.168.78.1/24", c, "pubC", "192.168.78.2/24")
 
 	// A kernel server in c: reads everything, answers with its SHA-256,
 	// then sends its own data.
 	const size = 8 << 20
 	serverData := make([]byte, size)
 	rand.Read(serverData)
-	var ln net.Listener
-	c.mustRun(func() (err error) { ln, err = net.Listen("tcp", "192.168.78.2:7000"); return err })
-	t.Cleanup(func() { ln.Close() })
+	ln := c.Listen("tcp", "192.168.78.2:7000")
 	go func() {
 		k, err := ln.Accept()
 		if err != nil {
@@ -566,7 +556,7 @@ func TestInteropDial(t *testing.T) {
 
 	mac := wire.MAC{0x02, 0, 0, 0, 0x78, 0x04}
 	var l link.Link
-	h.mustRun(func() (err error) {
+	h.MustRun(func() (err error) {
 		l, err = link.OpenPacket(link.PacketConfig{Interface: "pubH", Mode: link.PacketRaw,
 			Memberships: []net.HardwareAddr{mac[:]}, Offload: link.FeatGuestCsum})
 		return err

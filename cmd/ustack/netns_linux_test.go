@@ -1,33 +1,26 @@
 package main
 
-// Scaffolding of the interop tests: throw-away network namespaces, commands
-// run inside them, and `ustack run` as a child process.
+// Scaffolding of the interop tests: throw-away network namespaces (see
+// internal/netnstest), commands run inside them, and `ustack run` as a
+// child process.
 //
 // Each namespace is "ust-<tag>-<pid>-<random>", made with `ip netns add` and
 // deleted in t.Cleanup. Sockets and devices the test process owns (servers,
-// clients, tun devices, packet sockets) are created by a goroutine locked to
-// an OS thread that setns(2)s into the namespace and never unlocks, so the
-// thread is discarded afterwards; once created, they work from any goroutine.
+// clients, tun devices, packet sockets) are created by NS.Run on a thread
+// that is discarded afterwards; once created, they work from any goroutine.
 // IPv6 is disabled in the namespaces so that no autoconfiguration traffic
 // disturbs the counts.
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ustack/ustack/internal/netnstest"
 )
 
 func requireRootInterop(t *testing.T) {
@@ -35,134 +28,23 @@ func requireRootInterop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop test (-short)")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, taps, veths and nftables rules")
-	}
+	netnstest.RequireRoot(t, "creates network namespaces, taps, veths and nftables rules")
 	for _, c := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s", c)
-		}
+		netnstest.RequireCommand(t, c, "needs "+c)
 	}
 }
 
-type testNS struct {
-	t    *testing.T
-	name string
-}
-
-func newTestNS(t *testing.T, tag string) *testNS {
+// newTestNS makes a namespace "ust-<tag>-..." with IPv6 off.
+func newTestNS(t *testing.T, tag string) *netnstest.NS {
 	t.Helper()
-	var rb [3]byte
-	rand.Read(rb[:])
-	name := fmt.Sprintf("ust-%s-%d-%s", tag, os.Getpid()%100000, hex.EncodeToString(rb[:]))
-	if out, err := cmdOut(10*time.Second, "ip", "netns", "add", name); err != nil {
-		t.Skipf("needs network namespaces: ip netns add: %v: %s", err, out)
-	}
-	n := &testNS{t: t, name: name}
-	t.Cleanup(func() {
-		if out, err := cmdOut(10*time.Second, "ip", "netns", "del", name); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	n.run(func() error {
-		for _, p := range []string{"all", "default"} {
-			os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0)
-		}
-		return nil
-	})
-	n.ip("link", "set", "lo", "up")
-	return n
-}
-
-func cmdOut(timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(out), err
-}
-
-// ip runs `ip -n NS args...`, failing the test on error.
-func (n *testNS) ip(args ...string) string {
-	n.t.Helper()
-	out, err := cmdOut(10*time.Second, "ip", append([]string{"-n", n.name}, args...)...)
-	if err != nil {
-		n.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-// exec runs a command inside the namespace and returns its output.
-func (n *testNS) exec(timeout time.Duration, args ...string) (string, error) {
-	return cmdOut(timeout, "ip", append([]string{"netns", "exec", n.name}, args...)...)
-}
-
-// must runs a command inside the namespace, failing the test on error.
-func (n *testNS) must(args ...string) string {
-	n.t.Helper()
-	out, err := n.exec(30*time.Second, args...)
-	if err != nil {
-		n.t.Fatalf("%s in %s: %v: %s", strings.Join(args, " "), n.name, err, out)
-	}
-	return out
-}
-
-// run calls fn on an OS thread inside the namespace; the thread is
-// discarded afterwards.
-func (n *testNS) run(fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + n.name)
-		if err != nil {
-			ch <- err
-			return
-		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-		f.Close()
-		if err != nil {
-			ch <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
-}
-
-// mustRun is run failing the test on error.
-func (n *testNS) mustRun(fn func() error) {
-	n.t.Helper()
-	if err := n.run(fn); err != nil {
-		n.t.Fatal(err)
-	}
-}
-
-// veth connects two namespaces with addresses on both ends.
-func veth(t *testing.T, a *testNS, aName, aAddr string, b *testNS, bName, bAddr string) {
-	t.Helper()
-	a.ip("link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.name)
-	a.ip("addr", "add", aAddr, "dev", aName)
-	b.ip("addr", "add", bAddr, "dev", bName)
-	a.ip("link", "set", aName, "up")
-	b.ip("link", "set", bName, "up")
-}
-
-// sysctl reads a sysctl inside the namespace.
-func (n *testNS) sysctl(key string) string {
-	n.t.Helper()
-	var v []byte
-	n.mustRun(func() error {
-		var err error
-		v, err = os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
-		return err
-	})
-	return strings.TrimSpace(string(v))
+	return netnstest.New(t, "ust-"+tag, netnstest.Options{DisableIPv6: true})
 }
 
 // buildUstack builds the binary into a temporary directory.
 func buildUstack(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ustack")
-	out, err := cmdOut(3*time.Minute, "go", "build", "-o", bin, ".")
+	out, err := netnstest.Output(3*time.Minute, "go", "build", "-o", bin, ".")
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -199,11 +81,11 @@ type ustackProc struct {
 
 // startUstack runs `ustack run args...` in ns and waits until its control
 // socket answers.
-func startUstack(t *testing.T, bin string, ns *testNS, ctl string, args ...string) *ustackProc {
+func startUstack(t *testing.T, bin string, ns *netnstest.NS, ctl string, args ...string) *ustackProc {
 	t.Helper()
 	p := &ustackProc{t: t, out: &syncBuf{}, done: make(chan struct{}), ctl: ctl}
 	// `ip netns exec` execs the command in place: the pid is ustack's.
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns.name, bin, "run"}, args...)...)
+	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns.Name, bin, "run"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
