@@ -125,7 +125,7 @@ type Conn struct {
 	sackCache     [4]wire.SACKBlock // the previous ACK's SACK blocks, already applied
 	sackCacheN    int
 	reneged       bool       // the peer discarded SACKed data; the next RTO forgets SACKs
-	lastChallenge clock.Time // when the last challenge ACK was sent (0: never)
+	lastOOWACK    clock.Time // when the last challenge or PAWS ACK was sent (0: never)
 	confirmedAt   clock.Time
 	paceNext      clock.Time
 

@@ -128,11 +128,20 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 	if h.Flags&wire.FlagFIN != 0 {
 		segLen++
 	}
-	// PAWS (RFC 7323 section 5).
+	// PAWS (RFC 7323 section 5), as Linux applies it: a timestamp one
+	// tick older than TS.Recent passes (ACKs reordered within a
+	// millisecond), and so does a reordered duplicate ACK that carries
+	// nothing new. A rejected segment is answered with an ACK; for a
+	// segment without data that answer is rate-limited like a challenge
+	// ACK, so ACKs reordered on the path do not each draw a reply.
 	if c.tsOK && h.Options.HasTimestamp && h.Flags&wire.FlagRST == 0 &&
-		int32(h.Options.TSVal-c.tsRecent) < 0 {
+		int32(h.Options.TSVal-c.tsRecent) < -pawsWindow && !c.disorderedACK(h, seq, segLen) {
 		c.s.stats.PAWSDrops++
-		c.ackNow = true
+		if len(payload) > 0 || h.Flags&wire.FlagSYN != 0 {
+			c.ackNow = true
+		} else {
+			c.oowACK(now)
+		}
 		c.afterInput(now)
 		return
 	}
@@ -225,7 +234,7 @@ func (c *Conn) input(now clock.Time, h *wire.TCPHeader, payload []byte) {
 			return // accept queue full: drop the ACK, the peer retries
 		}
 	}
-	if c.tsOK && h.Options.HasTimestamp && seqLEQ(seq, c.lastAckSent) {
+	if c.tsOK && h.Options.HasTimestamp && seqLEQ(seq, c.lastAckSent) && int32(h.Options.TSVal-c.tsRecent) > 0 {
 		c.tsRecent = h.Options.TSVal
 	}
 	c.processAck(now, h, len(payload))
@@ -290,13 +299,44 @@ const challengeRateLimit = 500 * time.Millisecond
 // challengeACK answers a suspicious RST, SYN or ACK with an ACK carrying
 // the current sequence numbers, at most once per challengeRateLimit.
 func (c *Conn) challengeACK(now clock.Time) {
-	if c.lastChallenge != 0 && now.Sub(c.lastChallenge) < challengeRateLimit {
+	if !c.oowACK(now) {
 		c.s.stats.ChallengeACKsSkipped++
 		return
 	}
-	c.lastChallenge = now
 	c.s.stats.ChallengeACKs++
+}
+
+// oowACK sends an ACK in answer to an unacceptable segment unless one was
+// sent less than challengeRateLimit ago (Linux tcp_oow_rate_limited: one
+// budget per connection for challenge ACKs and PAWS replies). It reports
+// whether the ACK goes.
+func (c *Conn) oowACK(now clock.Time) bool {
+	if c.lastOOWACK != 0 && now.Sub(c.lastOOWACK) < challengeRateLimit {
+		return false
+	}
+	c.lastOOWACK = now
 	c.ackNow = true
+	return true
+}
+
+// pawsWindow is how many ticks older than TS.Recent a timestamp may be
+// (Linux TCP_PAWS_WINDOW).
+const pawsWindow = 1
+
+// disorderedACK reports whether h is a duplicate ACK that PAWS would
+// reject only because the path reordered it (Linux tcp_disordered_ack): a
+// pure ACK at RCV.NXT, acknowledging SND.UNA, not changing the window, its
+// timestamp within one RTO of TS.Recent. It carries nothing that could
+// harm the connection, and its SACK blocks are worth having.
+func (c *Conn) disorderedACK(h *wire.TCPHeader, seq, segLen uint32) bool {
+	if h.Flags&wire.FlagACK == 0 || segLen != 0 || seq != c.rcvNxt || h.Ack != c.sndUna {
+		return false
+	}
+	if int(h.Window)<<c.sndWScale != c.sndWnd {
+		return false
+	}
+	age := time.Duration(c.tsRecent-h.Options.TSVal) * time.Millisecond
+	return age <= c.currentRTO()
 }
 
 func (c *Conn) onReset() {

@@ -223,3 +223,47 @@ func TestPAWSDrop(t *testing.T) {
 	h.send(ms(40), rst)
 	h.state(StateClosed)
 }
+
+// TestPAWSReorderedACKs: ACKs the path reordered are not answered one by
+// one (Linux tcp_disordered_ack, TCP_PAWS_WINDOW, tcp_oow_rate_limited).
+func TestPAWSReorderedACKs(t *testing.T) {
+	h := establishedTS(t)
+	ack := h.fromPeer()
+	ack.ts, ack.tsval, ack.tsecr = true, 300, h.tsval(ms(5))
+	h.send(ms(10), ack) // TS.Recent = 300
+	// One tick older: within the PAWS window.
+	ack.tsval = 299
+	h.send(ms(20), ack)
+	// Older, but a duplicate ACK that changes nothing: accepted.
+	ack.tsval = 290
+	h.send(ms(30), ack)
+	h.recvNothing(ms(30))
+	if st := h.s.Stats(); st.PAWSDrops != 0 {
+		t.Fatalf("PAWS drops %d for reordered duplicate ACKs", st.PAWSDrops)
+	}
+	// Older and updating the window: rejected. The first rejection in
+	// 500 ms is answered, echoing TS.Recent; the next is not.
+	ack.win++
+	h.send(ms(40), ack)
+	a := h.toPeer()
+	a.ts, a.tsval, a.tsecr = true, h.tsval(ms(40)), 300
+	h.recv(ms(40), a)
+	h.send(ms(50), ack)
+	h.recvNothing(ms(540) - 1)
+	h.send(ms(540), ack)
+	a.tsval = h.tsval(ms(540))
+	h.recv(ms(540), a)
+	// Data with an old timestamp is always answered.
+	d := h.fromPeer()
+	d.flags, d.data = PSH|ACK, payload(0, 100)
+	d.ts, d.tsval, d.tsecr = true, 290, h.tsval(ms(5))
+	h.send(ms(550), d)
+	a.tsval = h.tsval(ms(550))
+	h.recv(ms(550), a)
+	if st := h.s.Stats(); st.PAWSDrops != 4 {
+		t.Fatalf("PAWS drops %d, want 4", st.PAWSDrops)
+	}
+	if h.c.Readable() != 0 {
+		t.Fatalf("PAWS-rejected data was accepted")
+	}
+}
