@@ -36,6 +36,13 @@ package link
 // bigger than the MTU whose TCP checksum only covers the first segment;
 // either enable the vnet header or turn GRO off (ethtool -K IF gro off).
 // Buffers must therefore always be MaxFrameSize() (64 KiB + header).
+// Without a vnet header (always in cooked mode: the kernel allows
+// PACKET_VNET_HDR only on SOCK_RAW) the socket asks for PACKET_AUXDATA,
+// whose status tells the same two things: TP_STATUS_CSUM_VALID (the NIC
+// validated the checksum) and TP_STATUS_CSUMNOTREADY (the frame comes from
+// this host with a partial checksum, e.g. a local process sending over a
+// veth or venet0). Both mark the frame ChecksumVerified; without this a
+// local sender's segments would fail the checksum and be dropped.
 //
 // Batching: ReadBatch parks in the netpoller, then drains with recvmmsg(2)
 // in chunks of up to Batch messages until EAGAIN or the batch is full;
@@ -114,6 +121,8 @@ type Packet struct {
 	rxIovs  []unix.Iovec
 	rxNames []unix.RawSockaddrLinklayer
 	rxVnet  [][VnetHdrLen]byte
+	rxCtl   [][auxCtlLen]byte // PACKET_AUXDATA control messages
+	auxdata bool
 
 	// writer-owned scratch (under the fd write lock)
 	txMsgs  []unix.Mmsghdr
@@ -190,6 +199,11 @@ func OpenPacket(cfg PacketConfig) (*Packet, error) {
 		p.vnetLen = VnetHdrLen
 		p.offloads = cfg.Offload.offloads(true)
 	}
+	if p.vnetLen == 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err == nil {
+			p.auxdata = true
+		}
+	}
 	if !cfg.IncludeOutgoing {
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 			p.filterOut = true // old kernel: filter by sll_pkttype
@@ -243,6 +257,9 @@ func OpenPacket(cfg PacketConfig) (*Packet, error) {
 	}
 	b := p.batch
 	p.rxMsgs, p.rxIovs, p.rxNames, p.rxVnet = make([]unix.Mmsghdr, b), make([]unix.Iovec, 2*b), make([]unix.RawSockaddrLinklayer, b), make([][VnetHdrLen]byte, b)
+	if p.auxdata {
+		p.rxCtl = make([][auxCtlLen]byte, b)
+	}
 	p.txMsgs, p.txIovs, p.txNames, p.txVnet, p.txLens = make([]unix.Mmsghdr, b), make([]unix.Iovec, 2*b), make([]unix.RawSockaddrLinklayer, b), make([][VnetHdrLen]byte, b), make([]int, b)
 	p.retry = newRetrier(cfg.Retry, &p.c)
 	pfd, err := newPollFD(fd, "packet:"+name)
@@ -310,6 +327,10 @@ func (p *Packet) ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (int, erro
 				}
 				msg.Hdr.Name = (*byte)(unsafe.Pointer(&p.rxNames[k]))
 				msg.Hdr.Namelen = sizeofSockaddrLL
+				if p.auxdata {
+					msg.Hdr.Control = &p.rxCtl[k][0]
+					msg.Hdr.SetControllen(auxCtlLen)
+				}
 			}
 			got, err := recvmmsg(fd, p.rxMsgs[:cnt])
 			switch err {
@@ -350,6 +371,8 @@ func (p *Packet) ReadBatch(bufs [][]byte, lens []int, metas []RxMeta) (int, erro
 						p.c.rxErrors.Add(1)
 						continue
 					}
+				} else if p.auxdata {
+					meta.ChecksumVerified = auxChecksumOK(p.rxCtl[k][:min(int(msg.Hdr.Controllen), auxCtlLen)])
 				}
 				meta.Protocol = htons(sll.Protocol)
 				if p.hdr == HeaderNone && meta.Protocol != unix.ETH_P_IP && meta.Protocol != unix.ETH_P_IPV6 {
@@ -499,4 +522,24 @@ func (p *Packet) sendLocked(fd int, frames [][]byte, metas []TxMeta) (sent int, 
 		off += cnt
 	}
 	return sent, first
+}
+
+// auxCtlLen is the control buffer for one PACKET_AUXDATA message: its
+// CMSG_SPACE is 40 bytes on 64-bit systems, 32 on 32-bit ones.
+const auxCtlLen = 64
+
+// auxChecksumOK reads a PACKET_AUXDATA control message and reports whether
+// the frame's transport checksum must not be verified: the kernel
+// validated it, or the frame comes from this host with a partial checksum.
+func auxChecksumOK(ctl []byte) bool {
+	hdrLen := unix.CmsgLen(0)
+	if len(ctl) < unix.CmsgLen(int(unsafe.Sizeof(unix.TpacketAuxdata{}))) {
+		return false
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	if h.Level != unix.SOL_PACKET || h.Type != unix.PACKET_AUXDATA {
+		return false
+	}
+	aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&ctl[hdrLen]))
+	return aux.Status&(unix.TP_STATUS_CSUMNOTREADY|unix.TP_STATUS_CSUM_VALID) != 0
 }
