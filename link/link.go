@@ -232,7 +232,10 @@ type Link interface {
 	// WriteBatch sends frames[i] with metas[i] (metas may be nil: no
 	// offloads), in order, using one system call per batch where the
 	// driver can. It tries every frame; it returns how many were sent and
-	// the first error met. Frames are not retained.
+	// the first error met. Frames are not retained. A driver whose
+	// WriteBatch really is one system call (Packet: sendmmsg) also has a
+	// WritesBatched() bool method returning true, so that callers know
+	// queueing frames for it pays.
 	WriteBatch(frames [][]byte, metas []TxMeta) (n int, err error)
 	// Stats returns a snapshot of the counters.
 	Stats() Stats

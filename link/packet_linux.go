@@ -524,6 +524,10 @@ func (p *Packet) sendLocked(fd int, frames [][]byte, metas []TxMeta) (sent int, 
 	return sent, first
 }
 
+// WritesBatched reports that WriteBatch sends many frames per system call
+// (sendmmsg), so a caller gains by queueing frames for it.
+func (p *Packet) WritesBatched() bool { return true }
+
 // auxCtlLen is the control buffer for one PACKET_AUXDATA message: its
 // CMSG_SPACE is 40 bytes on 64-bit systems, 32 on 32-bit ones.
 const auxCtlLen = 64

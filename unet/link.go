@@ -23,6 +23,8 @@ type linkState struct {
 	l   link.Link
 	nic *ip.Interface
 
+	tx *txQueue // nil: frames are written as they are emitted
+
 	mu  sync.Mutex
 	err error // why the reader stopped (nil after Close)
 }
@@ -31,17 +33,85 @@ type linkState struct {
 // checksums and go out with a zero TxMeta; TCP super-segments (TSO, only on
 // interfaces with a GSOMaxSize) go out with a partial checksum for the
 // kernel to complete and cut into MSS-sized segments.
-type linkDevice struct{ l link.Link }
+//
+// On a link whose WriteBatch sends many frames per system call (AF_PACKET:
+// sendmmsg) the frames of one engine pass are queued in q and sent together
+// when the pass ends (Stack.flushTx); elsewhere each frame is written at
+// once.
+type linkDevice struct {
+	l link.Link
+	q *txQueue // nil: no batching
+}
 
-func (d linkDevice) Transmit(frame []byte) error { return d.l.Write(frame, link.TxMeta{}) }
+func (d linkDevice) Transmit(frame []byte) error { return d.write(frame, link.TxMeta{}) }
 
 func (d linkDevice) TransmitGSO(frame []byte, g ip.GSO) error {
 	t := link.GSOTCPv4
 	if g.IPv6 {
 		t = link.GSOTCPv6
 	}
-	return d.l.Write(frame, link.TxMeta{NeedsCsum: true, CsumStart: g.L4Start, CsumOffset: 16,
+	return d.write(frame, link.TxMeta{NeedsCsum: true, CsumStart: g.L4Start, CsumOffset: 16,
 		GSOType: t, GSOSize: g.MSS, HdrLen: g.HdrLen})
+}
+
+func (d linkDevice) write(frame []byte, meta link.TxMeta) error {
+	if d.q == nil {
+		return d.l.Write(frame, meta)
+	}
+	return d.q.add(frame, meta)
+}
+
+// Transmit batching bounds: frames and bytes held for one sendmmsg.
+const (
+	txBatchFrames = 64
+	txBatchBytes  = 128 << 10
+	txCopyMax     = 9216 // larger frames are not queued (jumbo frames are)
+)
+
+// txQueue holds the frames of one engine pass for one link, copied (the
+// engine reuses its buffers), until flush sends them with WriteBatch.
+type txQueue struct {
+	l      link.Link
+	arena  []byte // the frames' bytes; never reallocated
+	frames [][]byte
+	metas  []link.TxMeta
+	rt     *RuntimeStats
+}
+
+func newTxQueue(l link.Link, rt *RuntimeStats) *txQueue {
+	return &txQueue{l: l, arena: make([]byte, 0, txBatchBytes),
+		frames: make([][]byte, 0, txBatchFrames), metas: make([]link.TxMeta, 0, txBatchFrames), rt: rt}
+}
+
+// add queues a copy of frame, sending what is queued first if it is full.
+// A TSO super-segment is sent at once, after what is queued: copying 64 KiB
+// costs more than the system call it would share.
+func (q *txQueue) add(frame []byte, meta link.TxMeta) error {
+	if len(frame) > txCopyMax {
+		q.flush()
+		return q.l.Write(frame, meta)
+	}
+	if len(q.frames) == txBatchFrames || len(q.arena)+len(frame) > cap(q.arena) {
+		q.flush()
+	}
+	off := len(q.arena)
+	q.arena = append(q.arena, frame...)
+	q.frames = append(q.frames, q.arena[off:len(q.arena):len(q.arena)])
+	q.metas = append(q.metas, meta)
+	return nil
+}
+
+// flush sends the queued frames. A frame the link could not send is lost as
+// on the wire (the link counts it; TCP retransmits), as a failed Write is.
+func (q *txQueue) flush() {
+	if len(q.frames) == 0 {
+		return
+	}
+	n, _ := q.l.WriteBatch(q.frames, q.metas)
+	q.rt.TxBatches++
+	q.rt.TxFrames += uint64(len(q.frames))
+	q.rt.TxBatchDropped += uint64(len(q.frames) - n)
+	q.arena, q.frames, q.metas = q.arena[:0], q.frames[:0], q.metas[:0]
 }
 
 // gsoMaxSize returns the TCP super-segment size the link can take for the
@@ -90,12 +160,16 @@ func (s *Stack) AddLink(l link.Link, ifc ip.InterfaceConfig) (*ip.Interface, err
 	if err := s.lock(); err != nil {
 		return nil, err
 	}
-	nic, err := s.host.IP.AddInterface(ifc, linkDevice{l})
+	dev := linkDevice{l: l}
+	if bw, ok := l.(interface{ WritesBatched() bool }); ok && bw.WritesBatched() {
+		dev.q = newTxQueue(l, &s.rt)
+	}
+	nic, err := s.host.IP.AddInterface(ifc, dev)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
-	ls := &linkState{l: l, nic: nic}
+	ls := &linkState{l: l, nic: nic, tx: dev.q}
 	s.links = append(s.links, ls)
 	s.wg.Add(1)
 	s.unlock()

@@ -79,6 +79,10 @@ type RuntimeStats struct {
 	Wakeups   uint64 // event-loop wake-ups (timer or kick)
 	RxBatches uint64 // ReadBatch calls that returned frames
 	RxFrames  uint64 // frames fed to the IP layer
+	// Transmit batching (links whose WriteBatch is one system call).
+	TxBatches      uint64 // WriteBatch calls
+	TxFrames       uint64 // frames sent in them
+	TxBatchDropped uint64 // frames the link could not send
 }
 
 // Stats is a snapshot of a stack's counters.
@@ -168,6 +172,7 @@ func (s *Stack) loop() {
 			next = s.host.NextDeadline()
 		}
 		s.armedAt = next
+		s.flushTx()
 		s.mu.Unlock()
 		switch {
 		case next == timerAt:
@@ -213,6 +218,16 @@ func (s *Stack) flushLocked() {
 	if next < s.armedAt {
 		s.armedAt = next
 		s.kick()
+	}
+	s.flushTx()
+}
+
+// flushTx sends the frames the engine queued on batching links.
+func (s *Stack) flushTx() {
+	for _, l := range s.links {
+		if l.tx != nil {
+			l.tx.flush()
+		}
 	}
 }
 
