@@ -86,7 +86,7 @@ type Conn struct {
 	finRcvd      bool
 	finPending   bool   // a FIN arrived (perhaps ahead of missing data)
 	finSeq       uint32 // its sequence number
-	rcvMSS       int    // largest segment received: the delayed-ACK yardstick
+	rcvMSS       int    // largest segment received (at most advMSS): the delayed-ACK yardstick
 	unackedBytes int    // bytes received since our last ACK
 	tsRecent     uint32
 	lastAckSent  uint32

@@ -906,8 +906,12 @@ func (c *Conn) receive(now clock.Time, seq uint32, payload []byte, fin bool) {
 			b.ooo.add(b.n+off, b.n+off+len(payload))
 			c.ackNow = true // out of order: immediate duplicate ACK with SACK
 		}
-		if len(payload) > c.rcvMSS {
-			c.rcvMSS = len(payload)
+		// The peer's segment size, at most what we advertised (Linux
+		// tcp_measure_rcv_mss): a GRO super-segment from a receive
+		// offload is many segments, and must not stretch the ACK
+		// yardstick to 64 KiB.
+		if l := min(len(payload), c.advMSS); l > c.rcvMSS {
+			c.rcvMSS = l
 		}
 	}
 	if c.finPending && c.rcvNxt == c.finSeq && !c.finRcvd {

@@ -373,15 +373,26 @@ func (c *Conn) windowToAdvertise() uint16 {
 	return uint16(min(f, 65535))
 }
 
-// windowUpdateDue reports whether reading opened enough window to tell the
-// peer (receiver-side silly window avoidance, RFC 1122 4.2.3.3).
+// windowUpdateDue reports whether reading opened enough window to send a
+// pure window update. As Linux (tcp_cleanup_rbuf): only when the window
+// the peer knows is at most half the buffer and the new one would be at
+// least twice as large, which includes reopening a closed window.
+// Otherwise the larger window rides on the next ACK: during a bulk
+// transfer every read would else draw an ACK of its own (measured: 1.4
+// segments per ACK instead of 2, and the ACK writes are the costliest
+// part of receiving through a TAP).
 func (c *Conn) windowUpdateDue() bool {
 	if !c.state.synchronized() || c.finRcvd {
 		return false
 	}
-	edge := c.rcvNxt + uint32(c.rcvWindow())
-	grow := int(int32(edge - c.rcvAdvEdge))
-	return grow >= min(c.rcvBuf.size()/2, 2*max(c.rcvMSS, c.mss)) && grow > 0
+	known := max(int(int32(c.rcvAdvEdge-c.rcvNxt)), 0)
+	avail := c.rcvWindow()
+	// Receiver-side silly window avoidance (RFC 9293 3.8.6.2.2): the
+	// window opens by at least min(buffer/2, MSS).
+	if avail-known < min(c.rcvBuf.size()/2, max(c.rcvMSS, c.mss)) {
+		return false
+	}
+	return 2*known <= c.rcvBuf.size() && avail >= 2*known
 }
 
 // sendACK sends a pure ACK (with SACK blocks).

@@ -301,3 +301,23 @@ func TestRecvWindowClosesExactly(t *testing.T) {
 		t.Fatalf("readable %d", h.c.Readable())
 	}
 }
+
+// TestRecvNoWindowUpdatePerRead: while the window the peer knows is more
+// than half the buffer, reading does not draw a pure window update; the
+// larger window goes out with the next ACK (as Linux tcp_cleanup_rbuf).
+func TestRecvNoWindowUpdatePerRead(t *testing.T) {
+	h := established(t)
+	h.c.quickAcks = 0
+	h.send(ms(20), h.data(0, 1460))
+	h.recvNothing(ms(20)) // delayed
+	h.send(ms(21), h.data(1460, 1460))
+	h.recv(ms(21), withWin(h.ackTo(2920), w7(2920)))
+	if got := h.read(); len(got) != 2920 {
+		t.Fatalf("read %d", len(got))
+	}
+	h.recvNothing(ms(22))
+	// The next ACK carries the whole window again.
+	h.send(ms(23), h.data(2920, 1460))
+	h.send(ms(24), h.data(4380, 1460))
+	h.recv(ms(24), withWin(h.ackTo(5840), (131072-2920)>>7)) // free space, rounded down
+}

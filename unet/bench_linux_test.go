@@ -118,6 +118,58 @@ func BenchmarkTapGoodput(b *testing.B) {
 	}
 }
 
+// BenchmarkTapReceive: the other direction, a kernel sender to a unet
+// receiver (as ustack receiving an upload) through a tap.
+func BenchmarkTapReceive(b *testing.B) {
+	for _, v := range []struct {
+		name    string
+		offload link.Features
+	}{{"plain", 0}, {"offload-0x8883", 0x8883}} {
+		b.Run(v.name, func(b *testing.B) {
+			ns := newTestNetns(b)
+			var tap *link.Tap
+			if err := ns.Run(func() (err error) {
+				tap, err = link.OpenTap(link.TapConfig{Name: "ub0", Up: true, Offload: v.offload})
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			ns.IP("addr", "add", "10.9.0.1/24", "dev", "ub0")
+			ns.WaitRunning("ub0")
+			s, err := New(Config{Name: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.AddLink(tap, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}}); err != nil {
+				b.Fatal(err)
+			}
+			ul, err := s.Listen("tcp", "10.9.0.2:9000")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ul.Close()
+			b.ResetTimer()
+			measure(b, benchBytes, func() error {
+				done := drainOne(ul)
+				var c net.Conn
+				if err := ns.Run(func() (err error) {
+					c, err = net.Dial("tcp", "10.9.0.2:9000")
+					return err
+				}); err != nil {
+					return err
+				}
+				if err := sendN(c, benchBytes); err != nil {
+					return err
+				}
+				return <-done
+			})
+			st := s.Stats()
+			b.ReportMetric(float64(st.TCP.SegsIn)/float64(st.TCP.SegsOut), "segs-in/ACK")
+		})
+	}
+}
+
 // BenchmarkPacketGoodput: a unet sender on an AF_PACKET raw link (the
 // raw-socket mode of `ustack run`) at one end of a veth pair, to a kernel
 // receiver in another namespace at the other end.
