@@ -75,44 +75,78 @@ func measure(b *testing.B, n int, f func() error) {
 	b.ReportMetric(cpu.Seconds()/gb, "CPU-s/GB")
 }
 
+// offloadCases are the link feature sets a benchmark runs with.
+var offloadCases = []struct {
+	name    string
+	offload link.Features
+}{{"plain", 0}, {"offload-0x8883", 0x8883}}
+
+// benchStack is a stack with l attached at addr; t.Cleanup closes it.
+func benchStack(b *testing.B, l link.Link, addr string) *Stack {
+	b.Helper()
+	s, err := New(Config{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if _, err := s.AddLink(l, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix(addr)}}); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// benchTap is a fresh namespace whose kernel has 10.9.0.1/24 on tap ub0,
+// and a stack on the tap at 10.9.0.2/24.
+func benchTap(b *testing.B, offload link.Features) (*netnstest.NS, *Stack) {
+	b.Helper()
+	ns := newTestNetns(b)
+	var tap *link.Tap
+	if err := ns.Run(func() (err error) {
+		tap, err = link.OpenTap(link.TapConfig{Name: "ub0", Up: true, Offload: offload})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ns.IP("addr", "add", "10.9.0.1/24", "dev", "ub0")
+	ns.WaitRunning("ub0")
+	return ns, benchStack(b, tap, "10.9.0.2/24")
+}
+
+// bulk moves benchBytes over a connection from dial to l's first accepted
+// connection and waits until the receiver saw the end.
+func bulk(l net.Listener, dial func() (net.Conn, error)) error {
+	done := drainOne(l)
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	if err := sendN(c, benchBytes); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// dialIn dials addr from inside ns (the kernel's TCP).
+func dialIn(ns *netnstest.NS, addr string) func() (net.Conn, error) {
+	return func() (c net.Conn, err error) {
+		err = ns.Run(func() (err error) {
+			c, err = net.Dial("tcp", addr)
+			return err
+		})
+		return c, err
+	}
+}
+
 // BenchmarkTapGoodput: a unet sender (as ustack serving a download) to a
 // kernel receiver in a fresh namespace, through a tap.
 func BenchmarkTapGoodput(b *testing.B) {
-	for _, v := range []struct {
-		name    string
-		offload link.Features
-	}{{"plain", 0}, {"offload-0x8883", 0x8883}} {
+	for _, v := range offloadCases {
 		b.Run(v.name, func(b *testing.B) {
-			ns := newTestNetns(b)
-			var tap *link.Tap
-			if err := ns.Run(func() (err error) {
-				tap, err = link.OpenTap(link.TapConfig{Name: "ub0", Up: true, Offload: v.offload})
-				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			ns.IP("addr", "add", "10.9.0.1/24", "dev", "ub0")
-			ns.WaitRunning("ub0")
-			s, err := New(Config{Name: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.AddLink(tap, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}}); err != nil {
-				b.Fatal(err)
-			}
+			ns, s := benchTap(b, v.offload)
 			kl := ns.Listen("tcp", "10.9.0.1:9000")
 			b.ResetTimer()
 			measure(b, benchBytes, func() error {
-				done := drainOne(kl)
-				c, err := s.Dial("tcp", "10.9.0.1:9000")
-				if err != nil {
-					return err
-				}
-				if err := sendN(c, benchBytes); err != nil {
-					return err
-				}
-				return <-done
+				return bulk(kl, func() (net.Conn, error) { return s.Dial("tcp", "10.9.0.1:9000") })
 			})
 		})
 	}
@@ -121,49 +155,16 @@ func BenchmarkTapGoodput(b *testing.B) {
 // BenchmarkTapReceive: the other direction, a kernel sender to a unet
 // receiver (as ustack receiving an upload) through a tap.
 func BenchmarkTapReceive(b *testing.B) {
-	for _, v := range []struct {
-		name    string
-		offload link.Features
-	}{{"plain", 0}, {"offload-0x8883", 0x8883}} {
+	for _, v := range offloadCases {
 		b.Run(v.name, func(b *testing.B) {
-			ns := newTestNetns(b)
-			var tap *link.Tap
-			if err := ns.Run(func() (err error) {
-				tap, err = link.OpenTap(link.TapConfig{Name: "ub0", Up: true, Offload: v.offload})
-				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			ns.IP("addr", "add", "10.9.0.1/24", "dev", "ub0")
-			ns.WaitRunning("ub0")
-			s, err := New(Config{Name: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.AddLink(tap, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}}); err != nil {
-				b.Fatal(err)
-			}
+			ns, s := benchTap(b, v.offload)
 			ul, err := s.Listen("tcp", "10.9.0.2:9000")
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer ul.Close()
 			b.ResetTimer()
-			measure(b, benchBytes, func() error {
-				done := drainOne(ul)
-				var c net.Conn
-				if err := ns.Run(func() (err error) {
-					c, err = net.Dial("tcp", "10.9.0.2:9000")
-					return err
-				}); err != nil {
-					return err
-				}
-				if err := sendN(c, benchBytes); err != nil {
-					return err
-				}
-				return <-done
-			})
+			measure(b, benchBytes, func() error { return bulk(ul, dialIn(ns, "10.9.0.2:9000")) })
 			st := s.Stats()
 			b.ReportMetric(float64(st.TCP.SegsIn)/float64(st.TCP.SegsOut), "segs-in/ACK")
 		})
@@ -174,10 +175,7 @@ func BenchmarkTapReceive(b *testing.B) {
 // raw-socket mode of `ustack run`) at one end of a veth pair, to a kernel
 // receiver in another namespace at the other end.
 func BenchmarkPacketGoodput(b *testing.B) {
-	for _, v := range []struct {
-		name    string
-		offload link.Features
-	}{{"plain", 0}, {"vnet-0x8883", 0x8883}} {
+	for _, v := range offloadCases {
 		b.Run(v.name, func(b *testing.B) {
 			a, z := newTestNetns(b), newTestNetns(b)
 			// The ustack side's veth has no kernel address: the kernel there
@@ -193,26 +191,11 @@ func BenchmarkPacketGoodput(b *testing.B) {
 			}); err != nil {
 				b.Fatal(err)
 			}
-			s, err := New(Config{Name: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.AddLink(pl, ip.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.2.2/24")}}); err != nil {
-				b.Fatal(err)
-			}
+			s := benchStack(b, pl, "10.9.2.2/24")
 			kl := z.Listen("tcp", "10.9.2.1:9000")
 			b.ResetTimer()
 			measure(b, benchBytes, func() error {
-				done := drainOne(kl)
-				c, err := s.Dial("tcp", "10.9.2.1:9000")
-				if err != nil {
-					return err
-				}
-				if err := sendN(c, benchBytes); err != nil {
-					return err
-				}
-				return <-done
+				return bulk(kl, func() (net.Conn, error) { return s.Dial("tcp", "10.9.2.1:9000") })
 			})
 		})
 	}
@@ -227,18 +210,5 @@ func BenchmarkKernelVeth(b *testing.B) {
 	z.WaitRunning("kv1")
 	kl := z.Listen("tcp", "10.9.1.2:9000")
 	b.ResetTimer()
-	measure(b, benchBytes, func() error {
-		done := drainOne(kl)
-		var c net.Conn
-		if err := a.Run(func() (err error) {
-			c, err = net.Dial("tcp", "10.9.1.2:9000")
-			return err
-		}); err != nil {
-			return err
-		}
-		if err := sendN(c, benchBytes); err != nil {
-			return err
-		}
-		return <-done
-	})
+	measure(b, benchBytes, func() error { return bulk(kl, dialIn(a, "10.9.1.2:9000")) })
 }
