@@ -535,15 +535,19 @@ const auxCtlLen = 64
 // auxChecksumOK reads a PACKET_AUXDATA control message and reports whether
 // the frame's transport checksum must not be verified: the kernel
 // validated it, or the frame comes from this host with a partial checksum.
+// The message is a cmsghdr (length, level, type) followed by a
+// tpacket_auxdata whose first field is tp_status, in host byte order.
 func auxChecksumOK(ctl []byte) bool {
+	var h unix.Cmsghdr
 	hdrLen := unix.CmsgLen(0)
 	if len(ctl) < unix.CmsgLen(int(unsafe.Sizeof(unix.TpacketAuxdata{}))) {
 		return false
 	}
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	if h.Level != unix.SOL_PACKET || h.Type != unix.PACKET_AUXDATA {
+	level := int32(binary.NativeEndian.Uint32(ctl[unsafe.Offsetof(h.Level):]))
+	typ := int32(binary.NativeEndian.Uint32(ctl[unsafe.Offsetof(h.Type):]))
+	if level != unix.SOL_PACKET || typ != unix.PACKET_AUXDATA {
 		return false
 	}
-	aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&ctl[hdrLen]))
-	return aux.Status&(unix.TP_STATUS_CSUMNOTREADY|unix.TP_STATUS_CSUM_VALID) != 0
+	status := binary.NativeEndian.Uint32(ctl[hdrLen:])
+	return status&(unix.TP_STATUS_CSUMNOTREADY|unix.TP_STATUS_CSUM_VALID) != 0
 }
