@@ -112,6 +112,13 @@ const (
 	bbrLTBWRatio      = bbrUnit / 8 // consistent if bw differs by <= 1/8 ...
 	bbrLTBWDiff       = 4000 / 8    // ... or by <= 4 kbit/s, i.e. 500 bytes/s
 	bbrLTBWMaxRtts    = 48          // use lt_bw for this many rounds
+	// Not in Linux: a lossy LT interval is not a policer's if its smallest
+	// RTT sample exceeded min_rtt by min_rtt>>bbrLTQueueShift (a quarter).
+	// Linux counts such intervals; with several flows in a full drop-tail
+	// queue, or a late-comer overshooting into one, that takes the
+	// overflow for a policer and stops the flow's bandwidth probing for 48
+	// rounds, which stalls convergence to a fair share.
+	bbrLTQueueShift = 2
 
 	// ACK aggregation allowance.
 	bbrExtraAckedGain           = bbrUnit    // gain on extra_acked added to cwnd
@@ -218,13 +225,14 @@ type BBR struct {
 	fullBWCnt     int    // rounds without large bw gains
 	fullBW        uint64 // recent bw, to estimate whether the pipe is full
 
-	ltIsSampling    bool       // taking long-term samples now
-	ltRTTCnt        int        // rounds in the long-term interval
-	ltUseBW         bool       // use ltBW as the bw estimate
-	ltBW            uint64     // long-term delivery rate, bytes/s
-	ltLastDelivered uint64     // LT interval start: c.Delivered
-	ltLastLost      uint64     // LT interval start: c.Lost
-	ltLastStamp     clock.Time // LT interval start time
+	ltIsSampling    bool          // taking long-term samples now
+	ltRTTCnt        int           // rounds in the long-term interval
+	ltUseBW         bool          // use ltBW as the bw estimate
+	ltBW            uint64        // long-term delivery rate, bytes/s
+	ltLastDelivered uint64        // LT interval start: c.Delivered
+	ltLastLost      uint64        // LT interval start: c.Lost
+	ltLastStamp     clock.Time    // LT interval start time
+	ltMinRTT        time.Duration // smallest RTT sample in the LT interval (-1: none)
 
 	ackEpochStamp     clock.Time // start of the ACK sampling epoch
 	ackEpochAcked     int        // bytes (S)ACKed in the epoch
@@ -332,7 +340,7 @@ func (b *BBR) SetState(c *tcp.CCState, st tcp.CAState) {
 		b.prevCAState = tcp.CALoss
 		b.fullBW = 0
 		b.roundStart = true // treat RTO like the end of a round
-		b.ltBWSampling(c, 1, false)
+		b.ltBWSampling(c, 1, false, -1)
 		b.publish(c)
 	}
 }
@@ -380,6 +388,7 @@ func (b *BBR) Info() tcp.CCInfo {
 		MinRTT:     minRTT,
 		PacingGain: float64(b.pacingGain) / bbrUnit,
 		CwndGain:   float64(b.cwndGain) / bbrUnit,
+		Policed:    b.ltUseBW,
 	}
 }
 
@@ -704,6 +713,7 @@ func (b *BBR) resetLTBWSamplingInterval(c *tcp.CCState) {
 	b.ltLastDelivered = c.Delivered
 	b.ltLastLost = c.Lost
 	b.ltRTTCnt = 0
+	b.ltMinRTT = -1
 }
 
 // resetLTBWSampling completely resets long-term bandwidth sampling.
@@ -737,8 +747,11 @@ func (b *BBR) ltBWIntervalDone(c *tcp.CCState, bw uint64) {
 // ltBWSampling detects token-bucket policers: two consecutive sampling
 // intervals of at least 4 rounds with consistent throughput and high loss
 // make BBR use their average delivery rate as its bw for 48 rounds. losses
-// and appLimited come from the rate sample.
-func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool) {
+// appLimited and rtt (negative if none) come from the rate sample.
+//
+// Not in Linux: an interval whose every RTT sample saw a queue of at least
+// a quarter of min_rtt is not counted (see bbrLTQueueShift).
+func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool, rtt time.Duration) {
 	if b.ltUseBW { // already using the long-term rate?
 		if b.mode == bbrProbeBW && b.roundStart {
 			b.ltRTTCnt++
@@ -769,6 +782,9 @@ func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool) {
 	if b.roundStart {
 		b.ltRTTCnt++ // count round trips in this interval
 	}
+	if rtt >= 0 && (b.ltMinRTT < 0 || rtt < b.ltMinRTT) {
+		b.ltMinRTT = rtt
+	}
 	if b.ltRTTCnt < bbrLTIntvlMinRtts {
 		return // the interval needs to be longer
 	}
@@ -787,6 +803,14 @@ func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool) {
 	delivered := c.Delivered - b.ltLastDelivered
 	// Is the loss rate (lost/delivered) >= bbrLTLossThresh? If not, wait.
 	if delivered == 0 || lost<<bbrScale < bbrLTLossThresh*delivered {
+		return
+	}
+
+	// A policer drops without queueing. Losses that came with a standing
+	// queue all through the interval are a shared bottleneck overflowing
+	// (several flows, or a late-comer's STARTUP): not a policer.
+	if b.minRTT != bbrNoRTT && b.ltMinRTT > b.minRTT+b.minRTT>>bbrLTQueueShift {
+		b.resetLTBWSampling(c)
 		return
 	}
 
@@ -831,7 +855,7 @@ func (b *BBR) updateBW(c *tcp.CCState, rs *tcp.RateSample) {
 	}
 
 	appLimited := b.sampleAppLimited(rs)
-	b.ltBWSampling(c, rs.Losses, appLimited)
+	b.ltBWSampling(c, rs.Losses, appLimited, rs.RTT)
 
 	// delivered/interval is a lower bound on the bottleneck bandwidth.
 	bw := bbrMulDiv(uint64(rs.Delivered), uint64(time.Second), uint64(rs.Interval), false)

@@ -737,3 +737,45 @@ func TestBBRMaxPacingRate(t *testing.T) {
 		t.Errorf("goodput %.0f above the pacing cap", g)
 	}
 }
+
+// TestBBRPolicerNeedsNoQueue: lossy long-term intervals at a steady rate
+// mean a policer only if the RTT shows no standing queue; the same losses
+// with every RTT sample a quarter or more above min_rtt are a shared
+// bottleneck overflowing, and bandwidth probing must go on.
+func TestBBRPolicerNeedsNoQueue(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tc := range []struct {
+		rtt      time.Duration
+		policed  bool
+		describe string
+	}{
+		{ms(102), true, "no queue"},
+		{ms(120), true, "a queue under min_rtt/4"},
+		{ms(126), false, "a queue over min_rtt/4"},
+		{ms(180), false, "a full buffer"},
+	} {
+		b := NewBBR(1)
+		c := tcp.CCState{MSS: 1000, Cwnd: 100000}
+		b.Init(&c)
+		b.minRTT = ms(100)
+		b.mode = bbrProbeBW
+		// 12 rounds of 100 ms, 10 ACKs each; every ACK delivers 800
+		// bytes and marks 200 lost (25% of delivered: over the 20%
+		// threshold) at the same rate throughout.
+		for round := 0; round < 12 && !b.ltUseBW; round++ {
+			for ack := 0; ack < 10; ack++ {
+				c.Now = c.Now.Add(ms(10))
+				c.Delivered += 800
+				c.Lost += 200
+				b.roundStart = ack == 0
+				b.ltBWSampling(&c, 1, false, tc.rtt)
+			}
+		}
+		if b.ltUseBW != tc.policed {
+			t.Errorf("%s (RTT %v, min_rtt 100ms): policed %v, want %v", tc.describe, tc.rtt, b.ltUseBW, tc.policed)
+		}
+		if b.Info().Policed != b.ltUseBW {
+			t.Errorf("%s: Info().Policed %v, lt_use_bw %v", tc.describe, b.Info().Policed, b.ltUseBW)
+		}
+	}
+}

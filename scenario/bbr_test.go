@@ -89,16 +89,16 @@ func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); retur
 // TestBBRFairness: BBR flows started 0, 2 and 4 s apart share one
 // bottleneck (1-BDP buffer), measured 20 s after the last start.
 //
-// Two flows started together end within ±25% of the fair share (the
-// target; 1-7% over seeds 1-6). Started 2 or 4 s apart they end 6-33% off
-// (4 of 12 seed × gap cells over 25%; with a receiver that sent a window
-// update per read, about 1.4 segments per ACK, it was 10-25%: BBR v1's
-// convergence is that sensitive to the ACK clock), so they are held to
-// ±40%. Four flows miss the target: started together they end within
-// ±35% (9-29% over seeds 1-5),
-// and started 2 or 4 s apart the last one is often starved (Jain 0.63-0.97
-// over seeds 1-5), so those are held only to sanity bounds. The cause, as
-// traced: the incumbents' cwnds (2 × a max-filtered bw × min_rtt) keep the
+// Two flows end within ±25% of the fair share (the target): over seeds
+// 1-6, 1-7% off started together, 16-23% started 2 s apart, 3-23% 4 s
+// apart. That holds since long-term (policer) sampling ignores losses
+// that come with a standing queue (cc/bbr.go, bbrLTQueueShift): Linux's
+// rule took the late-comer's losses in the full buffer for a policer and
+// stopped its probing for 48 rounds (2 of 12 seed × gap cells, 33% and
+// 25% off, before). Four flows miss the target: started together they
+// end 5-27% off (3 of 6 seeds over 25%, Jain ≥ 0.97), held to ±35%; started
+// 2 or 4 s apart one is often starved (Jain 0.75-0.97 over seeds 1-6), so
+// those are held only to sanity bounds. The cause, as traced: the incumbents' cwnds (2 × a max-filtered bw × min_rtt) keep the
 // buffer full; the late-comer's first flights meet that full drop-tail
 // queue and lose up to half their packets, its STARTUP runs in loss
 // recovery (cwnd cut by each loss), and it leaves STARTUP at 1-3% of its
@@ -129,7 +129,7 @@ func TestBBRFairness(t *testing.T) {
 			}
 			fair := tot / float64(n)
 			switch {
-			case n == 2 && gap == 0 && c.Worst() > 0.25, n == 2 && c.Worst() > 0.40:
+			case n == 2 && c.Worst() > 0.25:
 				t.Errorf("seed %d: 2 flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", benchSeed, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
 			case n == 4 && gap == 0 && (c.Worst() > 0.35 || c.Jain() < 0.95):
 				t.Errorf("seed %d: 4 flows started together: %.1f Mbit/s, Jain %.3f, a flow %.0f%% off the fair share", benchSeed, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst())

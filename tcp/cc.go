@@ -166,6 +166,9 @@ type CCInfo struct {
 	MinRTT     time.Duration // the algorithm's own min-RTT estimate
 	PacingGain float64
 	CwndGain   float64
+	// Policed is set while BBR paces at its long-term rate because it
+	// believes a token-bucket policer is on the path (lt_bw in Linux).
+	Policed bool
 }
 
 // Reporter is implemented by algorithms that expose internal state.

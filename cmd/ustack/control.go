@@ -105,6 +105,7 @@ type ccSnapshot struct {
 	MinRTTUs   int64   `json:"min_rtt_us"`
 	PacingGain float64 `json:"pacing_gain"`
 	CwndGain   float64 `json:"cwnd_gain"`
+	Policed    bool    `json:"policed,omitempty"`
 }
 
 func us(d time.Duration) int64 { return d.Microseconds() }
@@ -124,7 +125,7 @@ func connFromInfo(i tcp.Info) connSnapshot {
 	if i.HasCCInfo {
 		c.CCInfo = &ccSnapshot{
 			Mode: i.CCInfo.Mode, Bandwidth: i.CCInfo.Bandwidth, MinRTTUs: us(i.CCInfo.MinRTT),
-			PacingGain: i.CCInfo.PacingGain, CwndGain: i.CCInfo.CwndGain,
+			PacingGain: i.CCInfo.PacingGain, CwndGain: i.CCInfo.CwndGain, Policed: i.CCInfo.Policed,
 		}
 	}
 	return c

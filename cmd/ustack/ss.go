@@ -197,8 +197,12 @@ func ssDetail(c *connSnapshot) string {
 		add("minrtt:%s", ms(c.MinRTTUs))
 	}
 	if cc := c.CCInfo; cc != nil {
+		mode := cc.Mode
+		if cc.Policed {
+			mode += ",policed"
+		}
 		add("%s:(bw:%s,mrtt:%s,pacing_gain:%g,cwnd_gain:%g,mode:%s)",
-			c.CC, bps(cc.Bandwidth), ms(cc.MinRTTUs), cc.PacingGain, cc.CwndGain, cc.Mode)
+			c.CC, bps(cc.Bandwidth), ms(cc.MinRTTUs), cc.PacingGain, cc.CwndGain, mode)
 	}
 	return strings.Join(f, " ")
 }
