@@ -2,6 +2,7 @@
 //
 //	ustack bench e2e [-quick] [-reps N] [-dur D] [-out DIR|FILE.json] [-json FILE]
 //	ustack bench e2e -from results.json -out docs/
+//	ustack bench e2e -fair [-fair-flows 2,4] [-fair-gaps 0,2s,4s] [-fair-after D] [-fair-window D]
 //
 // A kernel client downloads and uploads through `netem` from a kernel
 // server with CUBIC and with BBR, and from the same server behind
@@ -9,6 +10,9 @@
 // namespace). The report (markdown tables and a PNG plot) goes to -out,
 // the raw results to -json; the tables are also printed. See package
 // netem/e2e.
+//
+// -fair measures fairness instead: N concurrent downloads of one sender
+// on 100 Mbit/s × 100 ms (e2e.Fair); -out DIR then receives fairness.md.
 
 package main
 
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,13 +48,18 @@ func runBenchE2E(args []string) error {
 	ustack := fs.String("ustack", "", "ustack `BINARY` for the ustack cells (default: this program)")
 	noUstack := fs.Bool("no-ustack", false, "skip the ustack cells (kernel senders only)")
 	noAccuracy := fs.Bool("no-accuracy", false, "skip the emulator accuracy check")
-	prefix := fs.String("prefix", "ue2e", "prefix of the namespaces created (and removed)")
+	prefix := fs.String("prefix", "", "prefix of the namespaces created (and removed) (default \"ue2e\"; -fair \"ue2e-fair\", so it can run beside the main benchmark)")
 	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
 	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic")
 	ustackArgs := fs.String("ustack-args", "", "extra `ARGS` for every `ustack run` (space-separated), e.g. \"-offload 0x8883\"")
 	keep := fs.String("keep", "", "keep the ustack instances' control sockets and logs in `DIR` (to watch them with ustack ss -socket)")
 	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
+	fair := fs.Bool("fair", false, "measure fairness: N concurrent downloads of one sender (default senders kernel-bbr,ustack-bbr; path 100mbit/100ms/0)")
+	fairFlows := fs.String("fair-flows", "2,4", "-fair: numbers of concurrent flows, comma-separated")
+	fairGaps := fs.String("fair-gaps", "0,2s,4s", "-fair: gaps between the flows' starts, comma-separated durations")
+	fairAfter := fs.Duration("fair-after", 20*time.Second, "-fair: time from the last flow's start to the measured window")
+	fairWindow := fs.Duration("fair-window", 10*time.Second, "-fair: length of the measured window")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,6 +68,78 @@ func runBenchE2E(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := checkFairFlags(fs, *fair); err != nil {
+		return err
+	}
+
+	// What the main benchmark and -fair share.
+	var paths []e2e.Path
+	if *only != "" {
+		ps, err := parseBenchPaths(*only)
+		if err != nil {
+			return err
+		}
+		paths = ps
+	}
+	var senderList []e2e.Sender
+	if *senders != "" {
+		ss, err := parseSenders(*senders)
+		if err != nil {
+			return err
+		}
+		senderList = ss
+	}
+	ustackConfig := func() (e2e.UstackConfig, error) {
+		cfg := e2e.UstackConfig{ExtraArgs: strings.Fields(*ustackArgs)}
+		if *keep != "" {
+			if err := os.MkdirAll(*keep, 0o755); err != nil {
+				return cfg, err
+			}
+			cfg.Dir = *keep
+		}
+		if !*noUstack {
+			cfg.Bin = *ustack
+			if cfg.Bin == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return cfg, fmt.Errorf("finding the ustack binary: %w (use -ustack or -no-ustack)", err)
+				}
+				cfg.Bin = exe
+			}
+		}
+		return cfg, nil
+	}
+	measure := func() (context.Context, context.CancelFunc) {
+		if *nice != 0 {
+			if err := netem.SetNice(*nice); err != nil {
+				fmt.Fprintf(os.Stderr, "bench e2e: warning: %v\n", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		return ctx, func() { stop(); cancel() }
+	}
+
+	if *fair {
+		fo := e2e.FairOptions{After: *fairAfter, Window: *fairWindow, Reps: *reps, Paths: paths, Senders: senderList,
+			Prefix: *prefix, SkipAccuracy: *noAccuracy}
+		if *fairAfter <= 0 || *fairWindow <= 0 {
+			return errors.New("-fair-after and -fair-window must be positive")
+		}
+		var err error
+		if fo.Flows, err = parseFairFlows(*fairFlows); err != nil {
+			return err
+		}
+		if fo.Gaps, err = parseFairGaps(*fairGaps); err != nil {
+			return err
+		}
+		if fo.Ustack, err = ustackConfig(); err != nil {
+			return err
+		}
+		ctx, done := measure()
+		defer done()
+		return runFair(ctx, fo, *jsonOut, *out)
 	}
 
 	var res *e2e.Results
@@ -68,47 +150,14 @@ func runBenchE2E(args []string) error {
 		}
 		res = r
 	} else {
-		if *nice != 0 {
-			if err := netem.SetNice(*nice); err != nil {
-				fmt.Fprintf(os.Stderr, "bench e2e: warning: %v\n", err)
-			}
+		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, LossyDuration: *lossyDur, Prefix: *prefix, SkipAccuracy: *noAccuracy,
+			Paths: paths, Senders: senderList}
+		var err error
+		if o.Ustack, err = ustackConfig(); err != nil {
+			return err
 		}
-		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, LossyDuration: *lossyDur, Prefix: *prefix, SkipAccuracy: *noAccuracy}
-		if *only != "" {
-			ps, err := parseBenchPaths(*only)
-			if err != nil {
-				return err
-			}
-			o.Paths = ps
-		}
-		if *senders != "" {
-			ss, err := parseSenders(*senders)
-			if err != nil {
-				return err
-			}
-			o.Senders = ss
-		}
-		o.Ustack.ExtraArgs = strings.Fields(*ustackArgs)
-		if *keep != "" {
-			if err := os.MkdirAll(*keep, 0o755); err != nil {
-				return err
-			}
-			o.Ustack.Dir = *keep
-		}
-		if !*noUstack {
-			o.Ustack.Bin = *ustack
-			if o.Ustack.Bin == "" {
-				exe, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("finding the ustack binary: %w (use -ustack or -no-ustack)", err)
-				}
-				o.Ustack.Bin = exe
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		defer cancel()
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
+		ctx, done := measure()
+		defer done()
 		r, err := e2e.Bench(ctx, o)
 		if err != nil {
 			if r == nil {
@@ -177,6 +226,82 @@ func parseSenders(list string) ([]e2e.Sender, error) {
 		if !found {
 			return nil, fmt.Errorf("-senders: unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr or ustack-cubic)", name)
 		}
+	}
+	return out, nil
+}
+
+// runFair measures fairness, prints the tables and writes the report
+// and the JSON.
+func runFair(ctx context.Context, fo e2e.FairOptions, jsonOut, out string) error {
+	res, err := e2e.Fair(ctx, fo)
+	if err != nil {
+		if res == nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench e2e: stopped early: %v (reporting what was measured)\n", err)
+		res.Notes = append(res.Notes, "stopped early: "+err.Error())
+	}
+	md := e2e.FairMarkdown(res)
+	// The tables, without the prose.
+	if i := strings.Index(md, "## "); i >= 0 {
+		md = md[i:]
+	}
+	fmt.Print(md)
+	for _, o := range []string{jsonOut, out} {
+		if o == "" {
+			continue
+		}
+		f, err := e2e.WriteFairOut(res, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench e2e: wrote %s\n", f)
+	}
+	return nil
+}
+
+// checkFairFlags rejects flags that belong to only one of the two modes.
+func checkFairFlags(fs *flag.FlagSet, fair bool) error {
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		mainOnly := f.Name == "quick" || f.Name == "dur" || f.Name == "lossy-dur" || f.Name == "from"
+		fairOnly := strings.HasPrefix(f.Name, "fair-")
+		if fair && mainOnly || !fair && fairOnly {
+			bad = append(bad, "-"+f.Name)
+		}
+	})
+	if len(bad) == 0 {
+		return nil
+	}
+	if fair {
+		return fmt.Errorf("%s: not with -fair", strings.Join(bad, ", "))
+	}
+	return fmt.Errorf("%s: only with -fair", strings.Join(bad, ", "))
+}
+
+// parseFairFlows parses -fair-flows: N[,...].
+func parseFairFlows(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			return nil, fmt.Errorf("-fair-flows: %q: want a number of flows from 1 to 64", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseFairGaps parses -fair-gaps: DURATION[,...] ("0" is a simultaneous
+// start).
+func parseFairGaps(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("-fair-gaps: %q: want a duration ≥ 0, e.g. 0, 2s, 500ms", f)
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

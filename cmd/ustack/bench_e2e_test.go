@@ -58,3 +58,38 @@ func TestNetemFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchE2EFairFlags checks the -fair flag handling that fails before
+// anything is built (no root).
+func TestBenchE2EFairFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-fair", "-quick"}, "-quick: not with -fair"},
+		{[]string{"-fair", "-from", "x.json"}, "-from: not with -fair"},
+		{[]string{"-fair-flows", "3"}, "-fair-flows: only with -fair"},
+		{[]string{"-fair", "-fair-flows", "2,x"}, "want a number of flows"},
+		{[]string{"-fair", "-fair-flows", "0"}, "want a number of flows"},
+		{[]string{"-fair", "-fair-gaps", "0,-1s"}, "want a duration"},
+		{[]string{"-fair", "-fair-gaps", "2"}, "want a duration"},
+		{[]string{"-fair", "-fair-window", "0s"}, "must be positive"},
+		{[]string{"-fair", "-senders", "kernel-reno"}, "unknown sender"},
+	} {
+		err := runBenchE2E(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestParseFair(t *testing.T) {
+	flows, err := parseFairFlows("2, 4")
+	if err != nil || len(flows) != 2 || flows[0] != 2 || flows[1] != 4 {
+		t.Errorf("parseFairFlows: %v, %v", flows, err)
+	}
+	gaps, err := parseFairGaps("0,2s,500ms")
+	if err != nil || len(gaps) != 3 || gaps[0] != 0 || gaps[1] != 2*time.Second || gaps[2] != 500*time.Millisecond {
+		t.Errorf("parseFairGaps: %v, %v", gaps, err)
+	}
+}

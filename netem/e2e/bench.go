@@ -245,6 +245,7 @@ type env struct {
 	srv       *Server
 	endpoints map[string]Endpoint
 	log       func(format string, args ...any)
+	tmpDir    string // removed by close
 }
 
 const serverPort = 5201
@@ -253,57 +254,15 @@ const serverPort = 5201
 func Bench(ctx context.Context, o Options) (*Results, error) {
 	o.defaults()
 	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, LossyDuration: o.LossyDuration, Senders: o.Senders}
-	h, _ := os.Hostname()
-	res.Host = fmt.Sprintf("%s, %d CPUs, %s/%s", h, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		res.Host += ", Linux " + strings.TrimSpace(string(b))
-	}
+	res.Host = hostInfo()
 	res.Load = append(res.Load, loadavg())
 	defer func() { res.Load = append(res.Load, loadavg()) }()
-	e := &env{o: &o, endpoints: map[string]Endpoint{}}
-	e.log = func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
-
-	var err error
-	if e.tp, err = topo.New(o.Prefix); err != nil {
+	e, notes, err := startEnv(ctx, &o)
+	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, ep := range e.endpoints {
-			ep.Close()
-		}
-		if e.srv != nil {
-			e.srv.Close()
-		}
-		if err := e.tp.Close(); err != nil {
-			e.log("cleanup: %v", err)
-		}
-	}()
-	if e.srv, err = Listen(e.tp.Server, fmt.Sprintf("%s:%d", topo.ServerAddr, serverPort)); err != nil {
-		return nil, err
-	}
-	if o.Ustack.Dir == "" {
-		dir, err := os.MkdirTemp("", "ustack-e2e-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		o.Ustack.Dir = dir
-	}
-	for i, s := range o.Senders {
-		if !s.Ustack {
-			e.endpoints[s.Name] = &kernelEndpoint{s: s, srv: e.srv}
-			continue
-		}
-		if o.Ustack.Bin == "" {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped (no ustack binary)", s.Name))
-			continue
-		}
-		ep, err := startUstack(ctx, e.tp, o.Ustack, s, i+1, fmt.Sprintf("%s:%d", topo.ServerAddr, serverPort))
-		if err != nil {
-			return nil, err
-		}
-		e.endpoints[s.Name] = ep
-	}
+	defer e.close()
+	res.Notes = append(res.Notes, notes...)
 
 	if !o.SkipAccuracy {
 		acc, err := e.accuracy(ctx)
@@ -320,6 +279,76 @@ func Bench(ctx context.Context, o Options) (*Results, error) {
 	}
 	res.Elapsed = time.Since(res.Started)
 	return res, nil
+}
+
+// startEnv builds the topology, starts the bulk server in it and an
+// endpoint for each of o.Senders (`ustack run` for the ustack ones; they
+// are skipped, with a note, when o.Ustack.Bin is empty). On error
+// everything started is stopped and removed again; otherwise the caller
+// must call close.
+func startEnv(ctx context.Context, o *Options) (e *env, notes []string, err error) {
+	e = &env{o: o, endpoints: map[string]Endpoint{}}
+	e.log = func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
+	if e.tp, err = topo.New(o.Prefix); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.close()
+			e = nil
+		}
+	}()
+	if e.srv, err = Listen(e.tp.Server, fmt.Sprintf("%s:%d", topo.ServerAddr, serverPort)); err != nil {
+		return e, nil, err
+	}
+	if o.Ustack.Dir == "" {
+		if e.tmpDir, err = os.MkdirTemp("", "ustack-e2e-"); err != nil {
+			return e, nil, err
+		}
+		o.Ustack.Dir = e.tmpDir
+	}
+	for i, s := range o.Senders {
+		if !s.Ustack {
+			e.endpoints[s.Name] = &kernelEndpoint{s: s, srv: e.srv}
+			continue
+		}
+		if o.Ustack.Bin == "" {
+			notes = append(notes, fmt.Sprintf("%s: skipped (no ustack binary)", s.Name))
+			continue
+		}
+		ep, err := startUstack(ctx, e.tp, o.Ustack, s, i+1, fmt.Sprintf("%s:%d", topo.ServerAddr, serverPort))
+		if err != nil {
+			return e, nil, err
+		}
+		e.endpoints[s.Name] = ep
+	}
+	return e, notes, nil
+}
+
+// close stops the endpoints and the server and removes the namespaces.
+func (e *env) close() {
+	for _, ep := range e.endpoints {
+		ep.Close()
+	}
+	if e.srv != nil {
+		e.srv.Close()
+	}
+	if err := e.tp.Close(); err != nil {
+		e.log("cleanup: %v", err)
+	}
+	if e.tmpDir != "" {
+		os.RemoveAll(e.tmpDir)
+	}
+}
+
+// hostInfo describes the machine for the report.
+func hostInfo() string {
+	h, _ := os.Hostname()
+	s := fmt.Sprintf("%s, %d CPUs, %s/%s", h, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		s += ", Linux " + strings.TrimSpace(string(b))
+	}
+	return s
 }
 
 func loadavg() string {

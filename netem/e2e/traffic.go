@@ -104,17 +104,18 @@ func senderStats(c net.Conn) (SenderStats, error) {
 
 // Server is the bulk server, listening in a namespace.
 type Server struct {
-	ln   net.Listener
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	done map[netip.AddrPort]chan SenderStats // by client address
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	done  map[netip.AddrPort]chan SenderStats // by client address
+	conns map[net.Conn]bool                   // open, for Close
 	// MaxDuration bounds a download, in case the client's reset is lost.
 	MaxDuration time.Duration
 }
 
 // Listen starts a server on addr inside namespace ns.
 func Listen(ns, addr string) (*Server, error) {
-	s := &Server{done: map[netip.AddrPort]chan SenderStats{}, MaxDuration: 2 * time.Minute}
+	s := &Server{done: map[netip.AddrPort]chan SenderStats{}, conns: map[net.Conn]bool{}, MaxDuration: 2 * time.Minute}
 	err := topo.In(ns, func() error {
 		var err error
 		s.ln, err = net.Listen("tcp4", addr)
@@ -131,9 +132,17 @@ func Listen(ns, addr string) (*Server, error) {
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops accepting and waits for the connections to finish.
+// Close stops accepting, closes the open connections and waits for them
+// to finish. A download whose client went away without its reset getting
+// through (the benchmark stopped, the emulator gone) would otherwise keep
+// writing into a dead path until MaxDuration.
 func (s *Server) Close() error {
 	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
@@ -145,10 +154,18 @@ func (s *Server) accept() {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer c.Close()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
 			s.serve(c)
 		}()
 	}
@@ -274,6 +291,11 @@ type RunOptions struct {
 	// AtEnd is called at the end of the window, before the connection is
 	// reset, with the client's address (e.g. to read the sender's state).
 	AtEnd func(local netip.AddrPort)
+	// End, if set, replaces Duration and Warmup with wall-clock times:
+	// the transfer ends at End and its steady window is [SteadyFrom, End]
+	// (SteadyFrom must come after the connection is set up). Flows
+	// started at different times then measure the same interval.
+	SteadyFrom, End time.Time
 }
 
 // RunTransfer connects from namespace ns to addr and transfers for o.Duration.
@@ -358,10 +380,21 @@ func RunTransfer(ctx context.Context, ns, addr string, o RunOptions) (*Transfer,
 			return ctx.Err()
 		}
 	}
+	end, warm := start.Add(o.Duration), time.Time{}
+	if o.Warmup > 0 && o.Warmup < o.Duration {
+		warm = start.Add(o.Warmup)
+	}
+	if !o.End.IsZero() {
+		end, warm = o.End, o.SteadyFrom
+		if !warm.After(start) || !warm.Before(end) {
+			return nil, fmt.Errorf("steady window %s–%s does not lie after the connection's setup (%s)",
+				warm.Format("15:04:05.000"), end.Format("15:04:05.000"), start.Format("15:04:05.000"))
+		}
+	}
 	var bw uint64
 	var tw time.Time
-	if o.Warmup > 0 && o.Warmup < o.Duration {
-		if err := wait(o.Warmup); err != nil {
+	if !warm.IsZero() {
+		if err := wait(time.Until(warm)); err != nil {
 			return nil, err
 		}
 		if bw, _, err = count(); err != nil {
@@ -369,7 +402,7 @@ func RunTransfer(ctx context.Context, ns, addr string, o RunOptions) (*Transfer,
 		}
 		tw = time.Now()
 	}
-	if err := wait(time.Until(start.Add(o.Duration))); err != nil {
+	if err := wait(time.Until(end)); err != nil {
 		return nil, err
 	}
 	b1, i1, err := count()

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestJain(t *testing.T) {
+	for _, tc := range []struct {
+		x    []float64
+		want float64
+	}{
+		{[]float64{50, 50}, 1},
+		{[]float64{100, 0}, 0.5},        // one flow has everything: 1/n
+		{[]float64{100, 0, 0, 0}, 0.25}, // 1/n
+		{[]float64{60, 40}, 100 * 100 / (2 * (3600 + 1600.0))},
+		{[]float64{30, 30, 20, 20}, 100 * 100 / (4 * (900 + 900 + 400 + 400.0))},
+		{[]float64{7}, 1},
+		{nil, 0},
+		{[]float64{0, 0}, 0},
+	} {
+		if got := Jain(tc.x); !near(got, tc.want) {
+			t.Errorf("Jain(%v) = %v, want %v", tc.x, got, tc.want)
+		}
+	}
+	// Scale-free: the unit of the goodputs does not matter.
+	if !near(Jain([]float64{3e6, 1e6}), Jain([]float64{3, 1})) {
+		t.Error("Jain depends on the scale")
+	}
+}
+
+func TestWorstDeviation(t *testing.T) {
+	for _, tc := range []struct {
+		x    []float64
+		want float64
+	}{
+		{[]float64{50, 50}, 0},
+		{[]float64{60, 40}, 0.2},      // both 20% off: the first wins a tie
+		{[]float64{70, 20, 30}, 0.75}, // share 40: 70 is +75%, 20 only −50%
+		{[]float64{30, 30, 30, 10}, -0.6},
+		{[]float64{100, 0}, 1},
+		{nil, 0},
+		{[]float64{0, 0, 0}, 0},
+	} {
+		if got := WorstDeviation(tc.x); !near(got, tc.want) {
+			t.Errorf("WorstDeviation(%v) = %v, want %v", tc.x, got, tc.want)
+		}
+	}
+}
+
+func TestFairPlan(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		plan                 FairPlan
+		starts               []time.Duration
+		last, from, to, ends time.Duration
+	}{
+		// The defaults' longest cell: 4 flows 4 s apart.
+		{FairPlan{Flows: 4, Gap: 4 * s, After: 20 * s, Window: 10 * s}, []time.Duration{0, 4 * s, 8 * s, 12 * s}, 12 * s, 32 * s, 42 * s, 42 * s},
+		{FairPlan{Flows: 2, Gap: 0, After: 20 * s, Window: 10 * s}, []time.Duration{0, 0}, 0, 20 * s, 30 * s, 30 * s},
+		// The smoke test's cell.
+		{FairPlan{Flows: 2, Gap: s, After: 3 * s, Window: 3 * s}, []time.Duration{0, s}, s, 4 * s, 7 * s, 7 * s},
+		{FairPlan{Flows: 1, Gap: 5 * s, After: s, Window: s}, []time.Duration{0}, 0, s, 2 * s, 2 * s},
+	} {
+		for i, want := range tc.starts {
+			if got := tc.plan.Start(i); got != want {
+				t.Errorf("%+v: start(%d) = %v, want %v", tc.plan, i, got, want)
+			}
+		}
+		if got := tc.plan.LastStart(); got != tc.last {
+			t.Errorf("%+v: last start %v, want %v", tc.plan, got, tc.last)
+		}
+		if f, to := tc.plan.From(), tc.plan.To(); f != tc.from || to != tc.to {
+			t.Errorf("%+v: window [%v, %v], want [%v, %v]", tc.plan, f, to, tc.from, tc.to)
+		}
+		// Every flow is running through the whole window.
+		for i := range tc.plan.Flows {
+			if tc.plan.Start(i) >= tc.plan.From() {
+				t.Errorf("%+v: flow %d starts at %v, in the window", tc.plan, i, tc.plan.Start(i))
+			}
+		}
+	}
+}
+
+func TestFairMarkdown(t *testing.T) {
+	res := &FairResults{Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Host: "test", Reps: 2,
+		After: 20 * time.Second, Window: 10 * time.Second, Senders: []Sender{KernelBBR, UstackBBR}}
+	add := func(sender string, flows int, gap time.Duration, rep int, g ...float64) {
+		res.Runs = append(res.Runs, &FairRun{Path: FairPath, Sender: sender, Flows: flows, Gap: gap, Rep: rep,
+			Goodputs: g, Retrans: []int64{3, -1, 5, 7}[:len(g)], RTT50: 110 * time.Millisecond, RTT99: 190 * time.Millisecond})
+	}
+	// Out of order on purpose: the table sorts by sender, flows, gap, rep.
+	add(UstackBBR.Name, 2, 0, 1, 47e6, 47e6)
+	add(KernelBBR.Name, 2, 2*time.Second, 1, 70e6, 24e6)
+	add(KernelBBR.Name, 2, 0, 2, 48e6, 46e6)
+	add(KernelBBR.Name, 2, 0, 1, 40e6, 54e6)
+	res.Runs = append(res.Runs, &FairRun{Path: FairPath, Sender: UstackBBR.Name, Flows: 4, Gap: 0, Rep: 1, Error: "flow 2: dial: timeout"})
+	md := FairMarkdown(res)
+	for _, want := range []string{
+		"## 100Mbit/s × 100ms, loss 0%: per-flow goodput, Mbit/s",
+		"| kernel BBR | 2 | 0s | 1 | 40.0, 54.0 | 94.0 | 0.978 | -15% | yes | 3, ? | 110.0 / 190.0 |",
+		"| kernel BBR | 2 | 2s | 1 | 70.0, 24.0 | 94.0 | 0.807 | +49% | no |",
+		"| ustack BBR | 4 | 0s | 1 | failed: flow 2: dial: timeout |",
+		"| kernel BBR | 2 of 3 | 0.807 / 0.978 | +49% |",
+		"| ustack BBR | 1 of 1 | 1.000 / 1.000 | +0% |",
+		"from 20s to 30s after",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	order := []string{"| kernel BBR | 2 | 0s | 1 |", "| kernel BBR | 2 | 0s | 2 |", "| kernel BBR | 2 | 2s | 1 |", "| ustack BBR | 2 | 0s | 1 |", "| ustack BBR | 4 | 0s | 1 |"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(md, o)
+		if i < last {
+			t.Errorf("%q out of order", o)
+		}
+		last = i
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+	dir := t.TempDir()
+	if f, err := WriteFairOut(res, dir); err != nil || !strings.HasSuffix(f, "fairness.md") {
+		t.Errorf("WriteFairOut(dir) = %q, %v", f, err)
+	}
+	if _, err := WriteFairOut(res, dir+"/fair.json"); err != nil {
+		t.Error(err)
+	}
+}
