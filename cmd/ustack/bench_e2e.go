@@ -3,6 +3,7 @@
 //	ustack bench e2e [-quick] [-reps N] [-dur D] [-out DIR|FILE.json] [-json FILE]
 //	ustack bench e2e -from results.json -out docs/
 //	ustack bench e2e -fair [-fair-flows 2,4] [-fair-gaps 0,2s,4s] [-fair-after D] [-fair-window D]
+//	ustack bench e2e -fair -fair-mix kernel-bbr,kernel-bbr,ustack-bbr [-fair-mix ...] [-fair-gaps ...]
 //
 // A kernel client downloads and uploads through `netem` from a kernel
 // server with CUBIC and with BBR, and from the same server behind
@@ -13,6 +14,7 @@
 //
 // -fair measures fairness instead: N concurrent downloads of one sender
 // on 100 Mbit/s × 100 ms (e2e.Fair); -out DIR then receives fairness.md.
+// -fair-mix (repeatable) runs mixed cells instead, one sender per flow.
 
 package main
 
@@ -60,6 +62,8 @@ func runBenchE2E(args []string) error {
 	fairGaps := fs.String("fair-gaps", "0,2s,4s", "-fair: gaps between the flows' starts, comma-separated durations")
 	fairAfter := fs.Duration("fair-after", 20*time.Second, "-fair: time from the last flow's start to the measured window")
 	fairWindow := fs.Duration("fair-window", 10*time.Second, "-fair: length of the measured window")
+	var fairMixes fairMixFlag
+	fs.Var(&fairMixes, "fair-mix", "-fair: run a mixed cell instead of the single-sender ones; `NAMES` are its flows' senders in start order, comma-separated (e.g. kernel-bbr,kernel-bbr,ustack-bbr); repeat for more cells; not with -fair-flows or -senders")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -70,6 +74,9 @@ func runBenchE2E(args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if err := checkFairFlags(fs, *fair); err != nil {
+		return err
+	}
+	if err := checkFairMixFlags(fs); err != nil {
 		return err
 	}
 
@@ -123,7 +130,7 @@ func runBenchE2E(args []string) error {
 
 	if *fair {
 		fo := e2e.FairOptions{After: *fairAfter, Window: *fairWindow, Reps: *reps, Paths: paths, Senders: senderList,
-			Prefix: *prefix, SkipAccuracy: *noAccuracy}
+			Prefix: *prefix, SkipAccuracy: *noAccuracy, Mixes: fairMixes}
 		if *fairAfter <= 0 || *fairWindow <= 0 {
 			return errors.New("-fair-after and -fair-window must be positive")
 		}
@@ -216,18 +223,24 @@ func parseBenchPaths(s string) ([]e2e.Path, error) {
 func parseSenders(list string) ([]e2e.Sender, error) {
 	var out []e2e.Sender
 	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		found := false
-		for _, s := range e2e.Senders {
-			if s.Name == name {
-				out, found = append(out, s), true
-			}
+		s, err := lookupSender(name)
+		if err != nil {
+			return nil, fmt.Errorf("-senders: %w", err)
 		}
-		if !found {
-			return nil, fmt.Errorf("-senders: unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr or ustack-cubic)", name)
-		}
+		out = append(out, s)
 	}
 	return out, nil
+}
+
+// lookupSender finds a sender by name.
+func lookupSender(name string) (e2e.Sender, error) {
+	name = strings.TrimSpace(name)
+	for _, s := range e2e.Senders {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return e2e.Sender{}, fmt.Errorf("unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr or ustack-cubic)", name)
 }
 
 // runFair measures fairness, prints the tables and writes the report
@@ -277,6 +290,64 @@ func checkFairFlags(fs *flag.FlagSet, fair bool) error {
 		return fmt.Errorf("%s: not with -fair", strings.Join(bad, ", "))
 	}
 	return fmt.Errorf("%s: only with -fair", strings.Join(bad, ", "))
+}
+
+// checkFairMixFlags rejects -fair-mix with the flags it replaces.
+func checkFairMixFlags(fs *flag.FlagSet) error {
+	mix := false
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "fair-mix":
+			mix = true
+		case "fair-flows", "senders":
+			bad = append(bad, "-"+f.Name)
+		}
+	})
+	if !mix || len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: not with -fair-mix (the mixes give the flows and senders)", strings.Join(bad, ", "))
+}
+
+// fairMixFlag collects the -fair-mix flags, one mixed cell each.
+type fairMixFlag [][]e2e.Sender
+
+func (f *fairMixFlag) String() string {
+	var s []string
+	for _, mix := range *f {
+		var names []string
+		for _, snd := range mix {
+			names = append(names, snd.Name)
+		}
+		s = append(s, strings.Join(names, ","))
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *fairMixFlag) Set(s string) error {
+	mix, err := parseFairMix(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, mix)
+	return nil
+}
+
+// parseFairMix parses one -fair-mix: SENDER[,...], one per flow.
+func parseFairMix(s string) ([]e2e.Sender, error) {
+	var mix []e2e.Sender
+	for _, name := range strings.Split(s, ",") {
+		snd, err := lookupSender(name)
+		if err != nil {
+			return nil, err
+		}
+		mix = append(mix, snd)
+	}
+	if len(mix) > 64 {
+		return nil, fmt.Errorf("%d flows: at most 64", len(mix))
+	}
+	return mix, nil
 }
 
 // parseFairFlows parses -fair-flows: N[,...].

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,12 @@ func TestBenchE2EFairFlags(t *testing.T) {
 		{[]string{"-fair", "-fair-gaps", "2"}, "want a duration"},
 		{[]string{"-fair", "-fair-window", "0s"}, "must be positive"},
 		{[]string{"-fair", "-senders", "kernel-reno"}, "unknown sender"},
+		{[]string{"-fair-mix", "kernel-bbr,ustack-bbr"}, "-fair-mix: only with -fair"},
+		{[]string{"-fair", "-fair-mix", "kernel-bbr,kernel-reno"}, `unknown sender "kernel-reno"`},
+		{[]string{"-fair", "-fair-mix", "kernel-bbr,,ustack-bbr"}, `unknown sender ""`},
+		{[]string{"-fair", "-fair-mix", strings.Repeat("kernel-bbr,", 64) + "ustack-bbr"}, "65 flows: at most 64"},
+		{[]string{"-fair", "-fair-mix", "kernel-bbr,ustack-bbr", "-fair-flows", "4"}, "-fair-flows: not with -fair-mix"},
+		{[]string{"-fair", "-senders", "kernel-bbr", "-fair-mix", "kernel-bbr,ustack-bbr"}, "-senders: not with -fair-mix"},
 	} {
 		err := runBenchE2E(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -91,5 +98,35 @@ func TestParseFair(t *testing.T) {
 	gaps, err := parseFairGaps("0,2s,500ms")
 	if err != nil || len(gaps) != 3 || gaps[0] != 0 || gaps[1] != 2*time.Second || gaps[2] != 500*time.Millisecond {
 		t.Errorf("parseFairGaps: %v, %v", gaps, err)
+	}
+}
+
+func TestParseFairMix(t *testing.T) {
+	mix, err := parseFairMix("kernel-bbr, kernel-bbr,kernel-bbr ,ustack-bbr")
+	want := []e2e.Sender{e2e.KernelBBR, e2e.KernelBBR, e2e.KernelBBR, e2e.UstackBBR}
+	if err != nil || !slices.Equal(mix, want) {
+		t.Errorf("parseFairMix: %v, %v", mix, err)
+	}
+	if got := e2e.MixLabel([]string{mix[0].Name, mix[1].Name, mix[2].Name, mix[3].Name}); got != "K,K,K,U" {
+		t.Errorf("label %q", got)
+	}
+	if mix, err := parseFairMix("ustack-cubic"); err != nil || !slices.Equal(mix, []e2e.Sender{e2e.UstackCubic}) {
+		t.Errorf("one flow: %v, %v", mix, err)
+	}
+	// The flag is repeatable: one cell each, in order.
+	var f fairMixFlag
+	for _, v := range []string{"kernel-bbr,ustack-bbr", "ustack-bbr,kernel-bbr,ustack-bbr"} {
+		if err := f.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Set("ustack-bbr,bogus"); err == nil {
+		t.Error("bogus sender accepted")
+	}
+	if len(f) != 2 || len(f[0]) != 2 || len(f[1]) != 3 || f[1][1] != e2e.KernelBBR {
+		t.Errorf("repeated -fair-mix: %v", f)
+	}
+	if got, want := f.String(), "kernel-bbr,ustack-bbr ustack-bbr,kernel-bbr,ustack-bbr"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

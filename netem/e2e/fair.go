@@ -10,6 +10,10 @@
 // and the worst relative deviation from the fair share total/N, for each
 // repetition separately (a median over repetitions would hide exactly the
 // unfair runs).
+//
+// A mixed cell gives every flow its own sender (FairOptions.Mixes): flow
+// i downloads from the i-th sender of the mix, so one can tell whether a
+// late flow's share depends on its own sender or on the incumbents'.
 
 package e2e
 
@@ -22,6 +26,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,7 +53,12 @@ type FairOptions struct {
 	Reps   int             // repetitions of every cell (default 2)
 	Paths  []Path          // default FairPath
 	// Senders default to kernel BBR and ustack BBR.
-	Senders      []Sender
+	Senders []Sender
+	// Mixes, if any, replace the single-sender cells: each is one cell
+	// whose flow i downloads from Mixes[i] (len(mix) flows, started in
+	// that order). Flows and Senders are then ignored; the senders started
+	// are the mixes' distinct ones, each once, shared by its flows.
+	Mixes        [][]Sender
 	Ustack       UstackConfig
 	Prefix       string    // namespace prefix (default "ue2e-fair")
 	Log          io.Writer // progress (default os.Stderr)
@@ -56,6 +66,9 @@ type FairOptions struct {
 }
 
 func (o *FairOptions) defaults() {
+	if len(o.Mixes) > 0 {
+		o.Senders = mixSenders(o.Mixes)
+	}
 	if len(o.Flows) == 0 {
 		o.Flows = []int{2, 4}
 	}
@@ -83,6 +96,56 @@ func (o *FairOptions) defaults() {
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
+}
+
+// mixSenders are the distinct senders of the mixes, in the order of
+// Senders.
+func mixSenders(mixes [][]Sender) []Sender {
+	var out []Sender
+	for _, s := range Senders {
+		for _, mix := range mixes {
+			if slices.Contains(mix, s) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// mixCode is a sender's short name in a mix's label.
+func mixCode(name string) string {
+	switch name {
+	case KernelBBR.Name:
+		return "K"
+	case UstackBBR.Name:
+		return "U"
+	case KernelCubic.Name:
+		return "Kc"
+	case UstackCubic.Name:
+		return "Uc"
+	}
+	return name
+}
+
+// MixLabel is the compact name of a mix, its flows' senders in start
+// order: K,K,K,U is three kernel BBR flows and then one ustack BBR flow
+// (K and U are BBR, Kc and Uc CUBIC).
+func MixLabel(names []string) string {
+	codes := make([]string, len(names))
+	for i, n := range names {
+		codes[i] = mixCode(n)
+	}
+	return strings.Join(codes, ",")
+}
+
+// senderNames are the names of ss.
+func senderNames(ss []Sender) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Name
+	}
+	return out
 }
 
 // FairPlan is the schedule of one cell, in time since the first start.
@@ -139,11 +202,14 @@ func WorstDeviation(x []float64) float64 {
 
 // FairRun is one repetition of one cell.
 type FairRun struct {
-	Path   Path          `json:"path"`
-	Sender string        `json:"sender"`
-	Flows  int           `json:"flows"`
-	Gap    time.Duration `json:"gap_ns"`
-	Rep    int           `json:"rep"` // from 1
+	Path Path `json:"path"`
+	// Sender is the sender's name, or for a mixed cell its MixLabel.
+	Sender string `json:"sender"`
+	// Mix are the flows' senders in start order, in a mixed cell.
+	Mix   []string      `json:"mix,omitempty"`
+	Flows int           `json:"flows"`
+	Gap   time.Duration `json:"gap_ns"`
+	Rep   int           `json:"rep"` // from 1
 	// Goodputs are the flows' goodputs in the window, in start order.
 	Goodputs []float64 `json:"goodputs_bps,omitempty"`
 	// Retrans are the flows' sender-side retransmitted segments over the
@@ -186,7 +252,9 @@ type FairResults struct {
 	Paths    []PathStats   `json:"paths"`
 	Notes    []string      `json:"notes,omitempty"`
 	Senders  []Sender      `json:"senders"`
-	Load     []string      `json:"loadavg,omitempty"`
+	// Mixes are the mixed cells' senders (names), in the order given.
+	Mixes [][]string `json:"mixes,omitempty"`
+	Load  []string   `json:"loadavg,omitempty"`
 }
 
 // Fair runs the fairness benchmark.
@@ -202,7 +270,15 @@ func Fair(ctx context.Context, fo FairOptions) (*FairResults, error) {
 			return nil, fmt.Errorf("fairness: negative gap %v", g)
 		}
 	}
+	for _, mix := range fo.Mixes {
+		if len(mix) == 0 {
+			return nil, errors.New("fairness: empty mix")
+		}
+	}
 	res := &FairResults{Started: time.Now(), Host: hostInfo(), Reps: fo.Reps, After: fo.After, Window: fo.Window, Senders: fo.Senders}
+	for _, mix := range fo.Mixes {
+		res.Mixes = append(res.Mixes, senderNames(mix))
+	}
 	res.Load = append(res.Load, loadavg())
 	defer func() { res.Load = append(res.Load, loadavg()) }()
 	o := &Options{Senders: fo.Senders, Ustack: fo.Ustack, Prefix: fo.Prefix, Log: fo.Log, SkipAccuracy: fo.SkipAccuracy}
@@ -251,7 +327,36 @@ func (e *env) fairPath(ctx context.Context, fo *FairOptions, p Path, res *FairRe
 		ps.Summary = []string{netem.FormatStats(ab), netem.FormatStats(ba)}
 		res.Paths = append(res.Paths, ps)
 	}()
+	// run runs one cell with a gap; eps are its flows' endpoints.
+	run := func(rep int, eps []Endpoint, gap time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		plan := FairPlan{Flows: len(eps), Gap: gap, After: fo.After, Window: fo.Window}
+		r := e.fairRun(ctx, br, p, eps, plan)
+		if err := ctx.Err(); err != nil {
+			return err // stopped: the run is no failure of the sender
+		}
+		r.Rep = rep
+		res.Runs = append(res.Runs, r)
+		e.log("  rep %d %-13s %s", rep, r.Sender, r)
+		return nil
+	}
 	for rep := 1; rep <= fo.Reps; rep++ {
+		for _, mix := range fo.Mixes {
+			eps := e.mixEndpoints(mix)
+			if eps == nil {
+				continue
+			}
+			for _, gap := range fo.Gaps {
+				if err := run(rep, eps, gap); err != nil {
+					return err
+				}
+			}
+		}
+		if len(fo.Mixes) > 0 {
+			continue
+		}
 		for _, s := range fo.Senders {
 			ep := e.endpoints[s.Name]
 			if ep == nil {
@@ -259,22 +364,44 @@ func (e *env) fairPath(ctx context.Context, fo *FairOptions, p Path, res *FairRe
 			}
 			for _, n := range fo.Flows {
 				for _, gap := range fo.Gaps {
-					if err := ctx.Err(); err != nil {
+					if err := run(rep, slices.Repeat([]Endpoint{ep}, n), gap); err != nil {
 						return err
 					}
-					plan := FairPlan{Flows: n, Gap: gap, After: fo.After, Window: fo.Window}
-					r := e.fairRun(ctx, br, p, ep, plan)
-					if err := ctx.Err(); err != nil {
-						return err // stopped: the run is no failure of the sender
-					}
-					r.Rep = rep
-					res.Runs = append(res.Runs, r)
-					e.log("  rep %d %-13s %s", rep, s.Name, r)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// mixEndpoints are the endpoints of a mix's flows; nil if a sender has
+// none (a ustack sender without a ustack binary).
+func (e *env) mixEndpoints(mix []Sender) []Endpoint {
+	eps := make([]Endpoint, len(mix))
+	for i, s := range mix {
+		if eps[i] = e.endpoints[s.Name]; eps[i] == nil {
+			return nil
+		}
+	}
+	return eps
+}
+
+// fairCell names the cell of the flows' endpoints: the sender's name if
+// they share one, else the mix's label and names.
+func fairCell(eps []Endpoint) (sender string, mix []string) {
+	names := make([]string, len(eps))
+	for i, ep := range eps {
+		names[i] = ep.Sender().Name
+	}
+	for _, n := range names {
+		if n != names[0] {
+			return MixLabel(names), names
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	return names[0], nil
 }
 
 func (r *FairRun) String() string {
@@ -287,9 +414,11 @@ func (r *FairRun) String() string {
 		retransList(r.Retrans), r.RTT50.Round(100*time.Microsecond))
 }
 
-// fairRun runs one cell once and waits for the path to go quiet.
-func (e *env) fairRun(ctx context.Context, br *netem.Bridge, p Path, ep Endpoint, plan FairPlan) *FairRun {
-	r := &FairRun{Path: p, Sender: ep.Sender().Name, Flows: plan.Flows, Gap: plan.Gap}
+// fairRun runs one cell once, flow i from eps[i], and waits for the path
+// to go quiet.
+func (e *env) fairRun(ctx context.Context, br *netem.Bridge, p Path, eps []Endpoint, plan FairPlan) *FairRun {
+	r := &FairRun{Path: p, Flows: plan.Flows, Gap: plan.Gap}
+	r.Sender, r.Mix = fairCell(eps)
 	// One flow failing spoils the cell: the others stop with it.
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -302,7 +431,7 @@ func (e *env) fairRun(ctx context.Context, br *netem.Bridge, p Path, ep Endpoint
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = e.fairFlow(cctx, ep, t0.Add(plan.Start(i)), from, to, &trs[i])
+			errs[i] = e.fairFlow(cctx, eps[i], t0.Add(plan.Start(i)), from, to, &trs[i])
 			if errs[i] != nil {
 				cancel()
 			}
@@ -322,10 +451,10 @@ func (e *env) fairRun(ctx context.Context, br *netem.Bridge, p Path, ep Endpoint
 		r.Error = first.Error()
 	} else {
 		r.RTT50, r.RTT99 = Quantile(rtts, 0.5), Quantile(rtts, 0.99)
-		for _, tr := range trs {
+		for i, tr := range trs {
 			r.Goodputs = append(r.Goodputs, tr.SteadyGoodput())
 			rt := int64(-1) // unknown
-			if n, ok := ep.Retrans(tr.Local); ok {
+			if n, ok := eps[i].Retrans(tr.Local); ok {
 				rt = int64(n)
 			}
 			r.Retrans = append(r.Retrans, rt)
@@ -417,7 +546,13 @@ func FairMarkdown(res *FairResults) string {
 	p("the last start. Jain's index is (Σx)²/(n·Σx²); the worst deviation is the largest relative distance of\n")
 	p("a flow's goodput from the fair share total/N, with its sign; `fair` marks runs where every flow is\n")
 	p("within ±%.0f%% of it. Retransmits are the sender's per flow, over the whole flow; the RTT is ICMP echo\n", 100*FairTolerance)
-	p("every 50 ms during the window. Each repetition is its own row.\n\n")
+	p("every 50 ms during the window. Each repetition is its own row.\n")
+	if len(res.Mixes) > 0 {
+		p("\nIn a mixed cell flow i downloads from the i-th sender of its list (K kernel BBR, U ustack BBR, Kc kernel\n")
+		p("CUBIC, Uc ustack CUBIC; one `ustack run` per ustack sender, shared by its flows); the goodputs and\n")
+		p("retransmits are in the same order.\n")
+	}
+	p("\n")
 	if a := res.Accuracy; a != nil {
 		p("## Emulator accuracy\n\n```\n%s\n```\n\n", a.String())
 	}
@@ -467,15 +602,37 @@ func FairMarkdown(res *FairResults) string {
 	return b.String()
 }
 
-// fairSummary is the per-sender summary table of the runs on path
-// (empty if none succeeded).
+// fairCells are the cells' Sender keys in table order: the senders, then
+// the mixes in the order given, then any other (runs of a mix with one
+// sender have that sender's key).
+func fairCells(res *FairResults) []string {
+	var keys []string
+	add := func(k string) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, s := range res.Senders {
+		add(s.Name)
+	}
+	for _, mix := range res.Mixes {
+		add(MixLabel(mix))
+	}
+	for _, r := range res.Runs {
+		add(r.Sender)
+	}
+	return keys
+}
+
+// fairSummary is the per-sender (and per-mix) summary table of the runs
+// on path (empty if none succeeded).
 func fairSummary(res *FairResults, path Path) string {
 	var b strings.Builder
-	for _, s := range res.Senders {
+	for _, key := range fairCells(res) {
 		var jains []float64
 		fair, worst := 0, 0.0
 		for _, r := range res.Runs {
-			if r.Path != path || r.Sender != s.Name || r.Error != "" {
+			if r.Path != path || r.Sender != key || r.Error != "" {
 				continue
 			}
 			if r.Fair() {
@@ -493,7 +650,7 @@ func fairSummary(res *FairResults, path Path) string {
 			fmt.Fprintf(&b, "| sender | runs fair (±%.0f%%) | Jain min / median | worst deviation, largest |\n|---|---:|---:|---:|\n", 100*FairTolerance)
 		}
 		sort.Float64s(jains)
-		fmt.Fprintf(&b, "| %s | %d of %d | %.3f / %.3f | %+.0f%% |\n", s.Label(), fair, len(jains), jains[0], medianF(jains), 100*worst)
+		fmt.Fprintf(&b, "| %s | %d of %d | %.3f / %.3f | %+.0f%% |\n", senderLabel(res.Senders, key), fair, len(jains), jains[0], medianF(jains), 100*worst)
 	}
 	if b.Len() > 0 {
 		b.WriteString("\n")
@@ -501,12 +658,12 @@ func fairSummary(res *FairResults, path Path) string {
 	return b.String()
 }
 
-// sortedRuns are the runs on path in table order: sender (in the order
-// of the run), flows, gap, repetition.
+// sortedRuns are the runs on path in table order: sender or mix (in the
+// order of the run, fairCells), flows, gap, repetition.
 func sortedRuns(res *FairResults, path Path) []*FairRun {
 	order := map[string]int{}
-	for i, s := range res.Senders {
-		order[s.Name] = i
+	for i, k := range fairCells(res) {
+		order[k] = i
 	}
 	var runs []*FairRun
 	for _, r := range res.Runs {

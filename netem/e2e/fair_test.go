@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,96 @@ func TestFairMarkdown(t *testing.T) {
 	}
 	if _, err := WriteFairOut(res, dir+"/fair.json"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestMixLabel(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"kernel-bbr", "kernel-bbr", "kernel-bbr", "ustack-bbr"}, "K,K,K,U"},
+		{[]string{"ustack-bbr", "ustack-bbr", "kernel-bbr", "ustack-bbr"}, "U,U,K,U"},
+		{[]string{"kernel-cubic", "ustack-cubic"}, "Kc,Uc"},
+		{[]string{"ustack-bbr"}, "U"},
+		{[]string{"other"}, "other"},
+		{nil, ""},
+	} {
+		if got := MixLabel(tc.names); got != tc.want {
+			t.Errorf("MixLabel(%q) = %q, want %q", tc.names, got, tc.want)
+		}
+	}
+}
+
+func TestMixSenders(t *testing.T) {
+	// Each once, in the order of Senders, whatever the mixes' order.
+	got := mixSenders([][]Sender{{UstackBBR, KernelBBR, UstackBBR}, {UstackCubic, KernelBBR}})
+	want := []Sender{KernelBBR, UstackBBR, UstackCubic}
+	if !slices.Equal(got, want) {
+		t.Errorf("mixSenders = %v, want %v", got, want)
+	}
+	fo := FairOptions{Senders: []Sender{KernelCubic}, Mixes: [][]Sender{{KernelBBR, UstackBBR}}}
+	fo.defaults()
+	if !slices.Equal(fo.Senders, []Sender{KernelBBR, UstackBBR}) {
+		t.Errorf("with mixes, senders %v, want the mixes'", fo.Senders)
+	}
+}
+
+func TestFairCell(t *testing.T) {
+	k, u := &kernelEndpoint{s: KernelBBR}, &ustackEndpoint{s: UstackBBR}
+	// One sender: its name, as the single-sender cells.
+	if s, mix := fairCell([]Endpoint{u, u, u}); s != UstackBBR.Name || mix != nil {
+		t.Errorf("one sender: %q, %q", s, mix)
+	}
+	s, mix := fairCell([]Endpoint{k, k, u, k})
+	if s != "K,K,U,K" || !slices.Equal(mix, []string{"kernel-bbr", "kernel-bbr", "ustack-bbr", "kernel-bbr"}) {
+		t.Errorf("mix: %q, %q", s, mix)
+	}
+}
+
+func TestFairMarkdownMix(t *testing.T) {
+	kkku := []string{"kernel-bbr", "kernel-bbr", "kernel-bbr", "ustack-bbr"}
+	uuuk := []string{"ustack-bbr", "ustack-bbr", "ustack-bbr", "kernel-bbr"}
+	res := &FairResults{Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Host: "test", Reps: 2,
+		After: 20 * time.Second, Window: 10 * time.Second, Senders: []Sender{KernelBBR, UstackBBR},
+		Mixes: [][]string{uuuk, kkku}}
+	add := func(mix []string, gap time.Duration, rep int, g ...float64) {
+		res.Runs = append(res.Runs, &FairRun{Path: FairPath, Sender: MixLabel(mix), Mix: mix, Flows: len(mix), Gap: gap, Rep: rep,
+			Goodputs: g, Retrans: []int64{1, 2, 3, 4}, RTT50: 110 * time.Millisecond, RTT99: 190 * time.Millisecond})
+	}
+	// Out of order on purpose: mixes in the order given, then gap, rep.
+	add(kkku, 2*time.Second, 1, 30e6, 30e6, 30e6, 4e6)
+	add(uuuk, 4*time.Second, 1, 23e6, 23e6, 24e6, 24e6)
+	add(uuuk, 2*time.Second, 2, 23e6, 23e6, 24e6, 24e6)
+	add(uuuk, 2*time.Second, 1, 23e6, 23e6, 24e6, 24e6)
+	md := FairMarkdown(res)
+	for _, want := range []string{
+		"| K,K,K,U | 4 | 2s | 1 | 30.0, 30.0, 30.0, 4.00 | 94.0 | 0.813 | -83% | no | 1, 2, 3, 4 |",
+		"| U,U,U,K | 4 | 2s | 2 | 23.0, 23.0, 24.0, 24.0 |",
+		"| U,U,U,K | 3 of 3 |",
+		"| K,K,K,U | 0 of 1 |",
+		"In a mixed cell flow i downloads from the i-th sender",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	order := []string{"| U,U,U,K | 4 | 2s | 1 |", "| U,U,U,K | 4 | 2s | 2 |", "| U,U,U,K | 4 | 4s | 1 |", "| K,K,K,U | 4 | 2s | 1 |",
+		"| U,U,U,K | 3 of 3 |", "| K,K,K,U | 0 of 1 |"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(md, o)
+		if i < last {
+			t.Errorf("%q out of order", o)
+		}
+		last = i
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+	// Without mixes, no word of them.
+	res.Mixes, res.Runs = nil, nil
+	if md := FairMarkdown(res); strings.Contains(md, "mixed") {
+		t.Error("mixed cells explained without any")
 	}
 }
