@@ -54,7 +54,7 @@ func runBenchE2E(args []string) error {
 	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
 	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic")
-	ustackArgs := fs.String("ustack-args", "", "extra `ARGS` for every `ustack run` (space-separated), e.g. \"-offload 0x8883\"")
+	ustackArgs := fs.String("ustack-args", "-offload 0x8883", "extra `ARGS` for every `ustack run` (space-separated); the default turns on the TAP's TSO and checksum offloads, as LKL users set LKL_HIJACK_OFFLOAD; \"\" for a plain TAP")
 	keep := fs.String("keep", "", "keep the ustack instances' control sockets and logs in `DIR` (to watch them with ustack ss -socket)")
 	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
 	fair := fs.Bool("fair", false, "measure fairness: N concurrent downloads of one sender (default senders kernel-bbr,ustack-bbr; path 100mbit/100ms/0)")

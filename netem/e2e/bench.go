@@ -223,6 +223,8 @@ type Results struct {
 	Paths         []PathStats   `json:"paths"`
 	Notes         []string      `json:"notes,omitempty"`
 	Senders       []Sender      `json:"senders"`
+	// UstackArgs are the extra arguments every `ustack run` got.
+	UstackArgs []string `json:"ustack_args,omitempty"`
 	// Load is /proc/loadavg at the start and the end: other work on the
 	// machine disturbs the emulator's timing.
 	Load []string `json:"loadavg,omitempty"`
@@ -253,7 +255,8 @@ const serverPort = 5201
 // Bench runs the benchmark.
 func Bench(ctx context.Context, o Options) (*Results, error) {
 	o.defaults()
-	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, LossyDuration: o.LossyDuration, Senders: o.Senders}
+	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, LossyDuration: o.LossyDuration, Senders: o.Senders,
+		UstackArgs: o.Ustack.ExtraArgs}
 	res.Host = hostInfo()
 	res.Load = append(res.Load, loadavg())
 	defer func() { res.Load = append(res.Load, loadavg()) }()

@@ -106,8 +106,17 @@ func Markdown(res *Results, png string) string {
 	p("segments carry 1448 payload bytes: the best goodput is 95.6%% of the rate). The senders:\n\n")
 	p("- **kernel CUBIC / kernel BBR**: the server's socket with `TCP_CONGESTION` cubic or bbr (no fq qdisc: the\n")
 	p("  kernel paces BBR internally);\n")
-	p("- **ustack BBR / ustack CUBIC**: the same server behind `ustack run -cc bbr|cubic` (TAP, DNAT from the\n")
-	p("  server's veth), which terminates the client's TCP in ustack and relays through the server's kernel.\n\n")
+	args := ""
+	if len(res.UstackArgs) > 0 {
+		args = " " + strings.Join(res.UstackArgs, " ")
+	}
+	p("- **ustack BBR / ustack CUBIC**: the same server behind `ustack run -cc bbr|cubic%s` (TAP, DNAT from the\n", args)
+	p("  server's veth), which terminates the client's TCP in ustack and relays through the server's kernel.\n")
+	if strings.Contains(args, "-offload") {
+		p("  The TAP's virtio-net offloads (TSO, checksum) are on, as LKL users set `LKL_HIJACK_OFFLOAD`: ustack hands\n")
+		p("  the kernel 64 KB segments, which it cuts to MTU size on the server's veth, as it does for its own TCP.\n")
+	}
+	p("\n")
 	p("Downloads measure the server side's sending; uploads are sent by the client's kernel with the cell's\n")
 	p("algorithm and measure the receiver (kernel or ustack). Goodput is the bytes received (download) or\n")
 	p("acknowledged (upload) by the client in a fixed window, from `TCP_INFO`. Retransmissions are the sender's:\n")
