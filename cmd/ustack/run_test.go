@@ -164,6 +164,14 @@ func TestSSFormat(t *testing.T) {
 	if strings.Contains(out, "ssthresh") {
 		t.Errorf("infinite ssthresh printed:\n%s", out)
 	}
+	// A policed BBR flow (long-term rate in use) says so in its mode.
+	s.Conns[0].CCInfo.Policed = true
+	b.Reset()
+	printConns(&b, &s, false)
+	if !strings.Contains(b.String(), "mode:probe_bw,policed)") {
+		t.Errorf("policed flow not marked:\n%s", b.String())
+	}
+	s.Conns[0].CCInfo.Policed = false
 	b.Reset()
 	printSummary(&b, &s)
 	if !strings.Contains(b.String(), "0.0.0.0:443") {
