@@ -182,3 +182,39 @@ func TestSendBufferFull(t *testing.T) {
 		t.Fatalf("full buffer: %v", err)
 	}
 }
+
+// TestRwndLimitedIsAppLimited: in loss recovery, a flight the peer's
+// receive window holds back (data waiting, cwnd mostly unused) is marked
+// application-limited: its delivery rate says nothing about the path. The
+// same flight outside recovery is not (as in Linux), nor is one the cwnd
+// holds back.
+func TestRwndLimitedIsAppLimited(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		win      uint16 // peer window, scale 2
+		recovery bool
+		limited  bool
+	}{
+		{"recovery, 2-segment window", 730, true, true},
+		{"open, 2-segment window", 730, false, false},
+		{"recovery, 256 KB window (cwnd-limited)", 65535, true, false},
+	} {
+		h := established(t)
+		w := h.fromPeer()
+		w.win = tc.win
+		h.send(ms(15), w)
+		if tc.recovery {
+			h.c.ccs.CAState = CARecovery
+		}
+		before := h.c.rate.appLimited
+		h.write(payload(0, 16000)) // the harness's send buffer is 16 KB
+		h.advance(ms(16))
+		h.take()
+		inflight := h.c.rtx.inflight()
+		marked := h.c.rate.appLimited != before && h.c.rate.appLimited == h.c.rate.delivered+uint64(inflight)
+		if marked != tc.limited {
+			t.Errorf("%s: in flight %d, cwnd %d, app-limited mark %d (was %d): marked %v, want %v",
+				tc.name, inflight, h.c.ccs.Cwnd, h.c.rate.appLimited, before, marked, tc.limited)
+		}
+	}
+}
