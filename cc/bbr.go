@@ -746,7 +746,7 @@ func (b *BBR) ltBWIntervalDone(c *tcp.CCState, bw uint64) {
 
 // ltBWSampling detects token-bucket policers: two consecutive sampling
 // intervals of at least 4 rounds with consistent throughput and high loss
-// make BBR use their average delivery rate as its bw for 48 rounds. losses
+// make BBR use their average delivery rate as its bw for 48 rounds. losses,
 // appLimited and rtt (negative if none) come from the rate sample.
 //
 // Not in Linux: an interval whose every RTT sample saw a queue of at least

@@ -234,7 +234,7 @@ type FairCell struct {
 }
 
 // Jain is the cell's fairness index.
-func (c FairCell) Jain() float64 { return Jain(c.Goodputs) }
+func (c FairCell) Jain() float64 { return sim.Jain(c.Goodputs) }
 
 // Worst is the largest relative deviation of a flow from the fair share.
 func (c FairCell) Worst() float64 {

@@ -163,20 +163,6 @@ func (r *Result) Total() float64 {
 	return s
 }
 
-// Jain returns Jain's fairness index of the flows' goodputs over the
-// window: (Σx)² / (n·Σx²), 1 when all are equal, 1/n when one has all.
-func Jain(x []float64) float64 {
-	var s, s2 float64
-	for _, v := range x {
-		s += v
-		s2 += v * v
-	}
-	if s2 == 0 {
-		return 0
-	}
-	return s * s / (float64(len(x)) * s2)
-}
-
 // Goodputs returns the flows' goodputs over the window.
 func (r *Result) Goodputs() []float64 {
 	g := make([]float64, len(r.Flows))

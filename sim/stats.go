@@ -156,3 +156,18 @@ func (s *PipeStats) String() string {
 		s.Duplicated, s.Reordered, s.MaxQueueBytes, &s.QueueDelay)
 	return b.String()
 }
+
+// Jain is Jain's fairness index of flows' shares, (Σx)²/(n·Σx²): 1 when
+// all are equal, 1/n when one flow has everything, 0 for no flow or no
+// traffic. The unit of the shares does not matter.
+func Jain(x []float64) float64 {
+	var s, s2 float64
+	for _, v := range x {
+		s += v
+		s2 += v * v
+	}
+	if s2 == 0 {
+		return 0
+	}
+	return s * s / (float64(len(x)) * s2)
+}

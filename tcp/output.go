@@ -334,11 +334,13 @@ func (c *Conn) checkAppLimited() {
 	}
 	dataEnd := c.bufSeq + uint32(c.sndBuf.n)
 	nothing := dataEnd == c.sndNxt && (!c.finQueued || c.finSent)
-	c.rate.checkAppLimited(c.rtx.inflight(), c.ccs.Cwnd, c.mss, nothing || c.rwndLimited(dataEnd), c.rtx.lost > c.rtx.retransOut)
+	inflight := c.rtx.inflight()
+	c.rate.checkAppLimited(inflight, c.ccs.Cwnd, c.mss, nothing || c.rwndLimited(dataEnd, inflight), c.rtx.lost > c.rtx.retransOut)
 }
 
-// rwndLimited reports whether, in loss recovery, new data is waiting only
-// for the peer's receive window. Not in Linux, which marks a flight application-limited
+// rwndLimited reports whether, in loss recovery and with under half the
+// cwnd in flight, new data is waiting only for the peer's receive window.
+// Not in Linux, which marks a flight application-limited
 // only when the application has no data: a receiver whose window grows
 // slowly (Linux's grows with what its application reads, which stalls
 // behind a hole) then makes BBR's STARTUP see three rounds without growth
@@ -353,13 +355,12 @@ func (c *Conn) checkAppLimited() {
 // those too made STARTUP overshoot a 1-BDP buffer whenever the receiver's
 // window trailed the sender's growth (simulated retransmissions at 1%
 // loss rose from 1.6% to 3.5%).
-func (c *Conn) rwndLimited(dataEnd uint32) bool {
-	if dataEnd == c.sndNxt {
+func (c *Conn) rwndLimited(dataEnd uint32, inflight int) bool {
+	if c.ccs.CAState < CARecovery || inflight >= c.ccs.Cwnd/2 || dataEnd == c.sndNxt {
 		return false
 	}
 	next := min(uint32(c.mss), dataEnd-c.sndNxt)
-	return c.ccs.CAState >= CARecovery && c.rtx.inflight() < c.ccs.Cwnd/2 &&
-		seqGT(c.sndNxt+next, c.sndUna+uint32(c.sndWnd))
+	return seqGT(c.sndNxt+next, c.sndUna+uint32(c.sndWnd))
 }
 
 // currentRTO is the RTO with exponential backoff.

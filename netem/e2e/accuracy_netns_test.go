@@ -16,12 +16,7 @@ import (
 // the configured one) but fails only on gross errors, since a shared
 // machine's timing is noisy.
 func TestAccuracyNetns(t *testing.T) {
-	if err := topo.Available(); err != nil {
-		t.Skip(err)
-	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	skipWithoutNetns(t)
 	tp, err := topo.New(fmt.Sprintf("uacc%d", os.Getpid()%100000))
 	if err != nil {
 		t.Fatal(err)

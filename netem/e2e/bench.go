@@ -268,12 +268,9 @@ func Bench(ctx context.Context, o Options) (*Results, error) {
 	res.Notes = append(res.Notes, notes...)
 
 	if !o.SkipAccuracy {
-		acc, err := e.accuracy(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("accuracy check: %w", err)
+		if res.Accuracy, err = e.accuracy(ctx); err != nil {
+			return nil, err
 		}
-		res.Accuracy = acc
-		e.log("%s", acc)
 	}
 	for _, p := range o.Paths {
 		if err := e.path(ctx, p, res); err != nil {
@@ -380,19 +377,37 @@ func (e *env) idleRTT(d time.Duration) ([]time.Duration, error) {
 	return s, nil
 }
 
-func (e *env) path(ctx context.Context, p Path, res *Results) error {
+// openPath bridges the namespaces with path p and measures its idle RTT;
+// the caller closes the bridge.
+func (e *env) openPath(p Path) (*netem.Bridge, PathStats, error) {
+	ps := PathStats{Path: p}
 	br, err := e.bridge(p)
+	if err != nil {
+		return nil, ps, err
+	}
+	idle, err := e.idleRTT(500 * time.Millisecond)
+	if err != nil {
+		br.Close()
+		return nil, ps, err
+	}
+	ps.IdleRTT = Quantile(idle, 0.5)
+	e.log("path %s: idle RTT %v", p, ps.IdleRTT.Round(10*time.Microsecond))
+	return br, ps, nil
+}
+
+// closePath returns ps with br's counters.
+func closePath(br *netem.Bridge, ps PathStats) PathStats {
+	ab, ba := br.Stats()
+	ps.Summary = []string{netem.FormatStats(ab), netem.FormatStats(ba)}
+	return ps
+}
+
+func (e *env) path(ctx context.Context, p Path, res *Results) error {
+	br, ps, err := e.openPath(p)
 	if err != nil {
 		return err
 	}
 	defer br.Close()
-	ps := PathStats{Path: p}
-	idle, err := e.idleRTT(500 * time.Millisecond)
-	if err != nil {
-		return err
-	}
-	ps.IdleRTT = Quantile(idle, 0.5)
-	e.log("path %s: idle RTT %v", p, ps.IdleRTT.Round(10*time.Microsecond))
 	upload := false
 	for _, l := range e.o.UploadLosses {
 		if l == p.Loss {
@@ -434,9 +449,7 @@ func (e *env) path(ctx context.Context, p Path, res *Results) error {
 			}
 		}
 	}
-	ab, ba := br.Stats()
-	ps.Summary = []string{netem.FormatStats(ab), netem.FormatStats(ba)}
-	res.Paths = append(res.Paths, ps)
+	res.Paths = append(res.Paths, closePath(br, ps))
 	return nil
 }
 
@@ -536,7 +549,12 @@ func (e *env) accuracy(ctx context.Context) (*Accuracy, error) {
 	if e.o.Quick {
 		dur = 6 * time.Second
 	}
-	return MeasureAccuracy(ctx, e.tp, e.srv, dur)
+	acc, err := MeasureAccuracy(ctx, e.tp, e.srv, dur)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy check: %w", err)
+	}
+	e.log("%s", acc)
+	return acc, nil
 }
 
 // MeasureAccuracy runs the accuracy check in a topology with the bulk

@@ -38,3 +38,15 @@ func (l testLog) Write(b []byte) (int, error) {
 	l.t.Log(string(b))
 	return len(b), nil
 }
+
+// skipWithoutNetns skips a test that needs root and network namespaces,
+// or that is too long for -short.
+func skipWithoutNetns(t *testing.T) {
+	t.Helper()
+	if err := topo.Available(); err != nil {
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+}

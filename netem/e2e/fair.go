@@ -34,6 +34,7 @@ import (
 
 	"github.com/ustack/ustack/netem"
 	"github.com/ustack/ustack/netem/topo"
+	"github.com/ustack/ustack/sim"
 )
 
 // FairPath is the default path of the fairness mode: 100 Mbit/s × 100 ms,
@@ -165,20 +166,6 @@ func (p FairPlan) LastStart() time.Duration { return p.Start(max(p.Flows-1, 0)) 
 func (p FairPlan) From() time.Duration { return p.LastStart() + p.After }
 func (p FairPlan) To() time.Duration   { return p.From() + p.Window }
 
-// Jain is Jain's fairness index (Σx)²/(n·Σx²): 1 when all shares are
-// equal, 1/n when one flow has everything (0 for no flow or no traffic).
-func Jain(x []float64) float64 {
-	var s, s2 float64
-	for _, v := range x {
-		s += v
-		s2 += v * v
-	}
-	if s2 == 0 {
-		return 0
-	}
-	return s * s / (float64(len(x)) * s2)
-}
-
 // WorstDeviation is the largest relative deviation of a share from the
 // fair share total/n, with its sign: −0.4 means a flow got 40% less than
 // its share, +0.3 one got 30% more (0 for no flow or no traffic).
@@ -231,7 +218,7 @@ func (r *FairRun) Total() float64 {
 }
 
 // Jain and WorstDeviation of the run's goodputs.
-func (r *FairRun) Jain() float64           { return Jain(r.Goodputs) }
+func (r *FairRun) Jain() float64           { return sim.Jain(r.Goodputs) }
 func (r *FairRun) WorstDeviation() float64 { return WorstDeviation(r.Goodputs) }
 
 // Fair reports whether every flow is within FairTolerance of its share.
@@ -289,12 +276,9 @@ func Fair(ctx context.Context, fo FairOptions) (*FairResults, error) {
 	defer e.close()
 	res.Notes = append(res.Notes, notes...)
 	if !fo.SkipAccuracy {
-		acc, err := e.accuracy(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("accuracy check: %w", err)
+		if res.Accuracy, err = e.accuracy(ctx); err != nil {
+			return nil, err
 		}
-		res.Accuracy = acc
-		e.log("%s", acc)
 	}
 	for _, p := range fo.Paths {
 		if err := e.fairPath(ctx, &fo, p, res); err != nil {
@@ -309,24 +293,13 @@ func Fair(ctx context.Context, fo FairOptions) (*FairResults, error) {
 // as in the main benchmark, so slow drifts of the machine spread over all
 // senders.
 func (e *env) fairPath(ctx context.Context, fo *FairOptions, p Path, res *FairResults) error {
-	br, err := e.bridge(p)
+	br, ps, err := e.openPath(p)
 	if err != nil {
 		return err
 	}
 	defer br.Close()
-	ps := PathStats{Path: p}
-	idle, err := e.idleRTT(500 * time.Millisecond)
-	if err != nil {
-		return err
-	}
-	ps.IdleRTT = Quantile(idle, 0.5)
-	e.log("path %s: idle RTT %v", p, ps.IdleRTT.Round(10*time.Microsecond))
 	// The counters are recorded however the loop ends.
-	defer func() {
-		ab, ba := br.Stats()
-		ps.Summary = []string{netem.FormatStats(ab), netem.FormatStats(ba)}
-		res.Paths = append(res.Paths, ps)
-	}()
+	defer func() { res.Paths = append(res.Paths, closePath(br, ps)) }()
 	// run runs one cell with a gap; eps are its flows' endpoints.
 	run := func(rep int, eps []Endpoint, gap time.Duration) error {
 		if err := ctx.Err(); err != nil {
@@ -582,23 +555,7 @@ func FairMarkdown(res *FairResults) string {
 		p("\n")
 		p("%s", fairSummary(res, path))
 	}
-	if len(res.Paths) > 0 {
-		p("## Emulator counters per path\n\n```\n")
-		for _, ps := range res.Paths {
-			p("%s (idle RTT %v)\n", ps.Path, ps.IdleRTT.Round(10*time.Microsecond))
-			for _, s := range ps.Summary {
-				p("  %s\n", s)
-			}
-		}
-		p("```\n\n")
-	}
-	if len(res.Notes) > 0 {
-		p("## Notes\n\n")
-		for _, n := range res.Notes {
-			p("- %s\n", n)
-		}
-		p("\n")
-	}
+	writeCountersAndNotes(&b, res.Paths, res.Notes)
 	return b.String()
 }
 

@@ -6,8 +6,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/ustack/ustack/netem/topo"
 )
 
 // TestFairNetns runs the fairness mode end to end on a small cell: two
@@ -16,12 +14,7 @@ import (
 // and both flows got something: the timing of a shared machine is too
 // noisy for assertions about the shares.
 func TestFairNetns(t *testing.T) {
-	if err := topo.Available(); err != nil {
-		t.Skip(err)
-	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	skipWithoutNetns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Fair(ctx, FairOptions{

@@ -10,30 +10,6 @@ import (
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
-func TestJain(t *testing.T) {
-	for _, tc := range []struct {
-		x    []float64
-		want float64
-	}{
-		{[]float64{50, 50}, 1},
-		{[]float64{100, 0}, 0.5},        // one flow has everything: 1/n
-		{[]float64{100, 0, 0, 0}, 0.25}, // 1/n
-		{[]float64{60, 40}, 100 * 100 / (2 * (3600 + 1600.0))},
-		{[]float64{30, 30, 20, 20}, 100 * 100 / (4 * (900 + 900 + 400 + 400.0))},
-		{[]float64{7}, 1},
-		{nil, 0},
-		{[]float64{0, 0}, 0},
-	} {
-		if got := Jain(tc.x); !near(got, tc.want) {
-			t.Errorf("Jain(%v) = %v, want %v", tc.x, got, tc.want)
-		}
-	}
-	// Scale-free: the unit of the goodputs does not matter.
-	if !near(Jain([]float64{3e6, 1e6}), Jain([]float64{3, 1})) {
-		t.Error("Jain depends on the scale")
-	}
-}
-
 func TestWorstDeviation(t *testing.T) {
 	for _, tc := range []struct {
 		x    []float64
@@ -101,7 +77,7 @@ func TestFairMarkdown(t *testing.T) {
 	add(KernelBBR.Name, 2, 0, 1, 40e6, 54e6)
 	res.Runs = append(res.Runs, &FairRun{Path: FairPath, Sender: UstackBBR.Name, Flows: 4, Gap: 0, Rep: 1, Error: "flow 2: dial: timeout"})
 	md := FairMarkdown(res)
-	for _, want := range []string{
+	wantIn(t, md,
 		"## 100Mbit/s × 100ms, loss 0%: per-flow goodput, Mbit/s",
 		"| kernel BBR | 2 | 0s | 1 | 40.0, 54.0 | 94.0 | 0.978 | -15% | yes | 3, ? | 110.0 / 190.0 |",
 		"| kernel BBR | 2 | 2s | 1 | 70.0, 24.0 | 94.0 | 0.807 | +49% | no |",
@@ -109,20 +85,9 @@ func TestFairMarkdown(t *testing.T) {
 		"| kernel BBR | 2 of 3 | 0.807 / 0.978 | +49% |",
 		"| ustack BBR | 1 of 1 | 1.000 / 1.000 | +0% |",
 		"from 20s to 30s after",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q", want)
-		}
-	}
+	)
 	order := []string{"| kernel BBR | 2 | 0s | 1 |", "| kernel BBR | 2 | 0s | 2 |", "| kernel BBR | 2 | 2s | 1 |", "| ustack BBR | 2 | 0s | 1 |", "| ustack BBR | 4 | 0s | 1 |"}
-	last := -1
-	for _, o := range order {
-		i := strings.Index(md, o)
-		if i < last {
-			t.Errorf("%q out of order", o)
-		}
-		last = i
-	}
+	wantOrder(t, md, order...)
 	if t.Failed() {
 		t.Log(md)
 	}
@@ -195,27 +160,16 @@ func TestFairMarkdownMix(t *testing.T) {
 	add(uuuk, 2*time.Second, 2, 23e6, 23e6, 24e6, 24e6)
 	add(uuuk, 2*time.Second, 1, 23e6, 23e6, 24e6, 24e6)
 	md := FairMarkdown(res)
-	for _, want := range []string{
+	wantIn(t, md,
 		"| K,K,K,U | 4 | 2s | 1 | 30.0, 30.0, 30.0, 4.00 | 94.0 | 0.813 | -83% | no | 1, 2, 3, 4 |",
 		"| U,U,U,K | 4 | 2s | 2 | 23.0, 23.0, 24.0, 24.0 |",
 		"| U,U,U,K | 3 of 3 |",
 		"| K,K,K,U | 0 of 1 |",
 		"In a mixed cell flow i downloads from the i-th sender",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q", want)
-		}
-	}
+	)
 	order := []string{"| U,U,U,K | 4 | 2s | 1 |", "| U,U,U,K | 4 | 2s | 2 |", "| U,U,U,K | 4 | 4s | 1 |", "| K,K,K,U | 4 | 2s | 1 |",
 		"| U,U,U,K | 3 of 3 |", "| K,K,K,U | 0 of 1 |"}
-	last := -1
-	for _, o := range order {
-		i := strings.Index(md, o)
-		if i < last {
-			t.Errorf("%q out of order", o)
-		}
-		last = i
-	}
+	wantOrder(t, md, order...)
 	if t.Failed() {
 		t.Log(md)
 	}
@@ -223,5 +177,28 @@ func TestFairMarkdownMix(t *testing.T) {
 	res.Mixes, res.Runs = nil, nil
 	if md := FairMarkdown(res); strings.Contains(md, "mixed") {
 		t.Error("mixed cells explained without any")
+	}
+}
+
+// wantIn reports each string of want that md lacks.
+func wantIn(t *testing.T, md string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(md, w) {
+			t.Errorf("markdown lacks %q", w)
+		}
+	}
+}
+
+// wantOrder reports each string of order found before its predecessor.
+func wantOrder(t *testing.T, md string, order ...string) {
+	t.Helper()
+	last := -1
+	for _, o := range order {
+		i := strings.Index(md, o)
+		if i < last {
+			t.Errorf("%q out of order", o)
+		}
+		last = i
 	}
 }

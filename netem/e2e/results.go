@@ -228,9 +228,17 @@ func Markdown(res *Results, png string) string {
 	if png != "" {
 		p("![download goodput against loss](%s)\n\n", png)
 	}
-	if len(res.Paths) > 0 {
+	writeCountersAndNotes(&b, res.Paths, res.Notes)
+	return b.String()
+}
+
+// writeCountersAndNotes ends a report: the emulator's counters for each
+// path, then the notes.
+func writeCountersAndNotes(b *strings.Builder, paths []PathStats, notes []string) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	if len(paths) > 0 {
 		p("## Emulator counters per path\n\n```\n")
-		for _, ps := range res.Paths {
+		for _, ps := range paths {
 			p("%s (idle RTT %v)\n", ps.Path, ps.IdleRTT.Round(10*time.Microsecond))
 			for _, s := range ps.Summary {
 				p("  %s\n", s)
@@ -238,14 +246,13 @@ func Markdown(res *Results, png string) string {
 		}
 		p("```\n\n")
 	}
-	if len(res.Notes) > 0 {
+	if len(notes) > 0 {
 		p("## Notes\n\n")
-		for _, n := range res.Notes {
+		for _, n := range notes {
 			p("- %s\n", n)
 		}
 		p("\n")
 	}
-	return b.String()
 }
 
 func containsPath(ps []Path, p Path) bool {
