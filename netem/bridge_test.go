@@ -86,6 +86,12 @@ func TestBridge(t *testing.T) {
 		b.in <- frame(1000+i, 80)
 	}
 	waitFor(t, "frames on both sides", func() bool { return b.out.count() == 100 && a.out.count() == 100 })
+	// A batch is counted as written after its write returns, just after
+	// the frames reach the fake link: wait for the counters too.
+	waitFor(t, "write counters", func() bool {
+		ab, ba := br.Stats()
+		return ab.Written+ab.WriteErrors == 100 && ba.Written+ba.WriteErrors == 100
+	})
 	for i, f := range b.out.frames {
 		if got := int(binary.BigEndian.Uint32(f)); got != i {
 			t.Fatalf("a→b: frame %d in position %d", got, i)
