@@ -1,6 +1,6 @@
 // ustack bench e2e: the end-to-end benchmark in network namespaces (root).
 //
-//	ustack bench e2e [-quick] [-reps N] [-dur D] [-out DIR|FILE.json] [-json FILE]
+//	ustack bench e2e [-quick] [-reps N] [-dur D] [-gro off|server|both] [-out DIR|FILE.json] [-json FILE]
 //	ustack bench e2e -from results.json -out docs/
 //	ustack bench e2e -fair [-fair-flows 2,4] [-fair-gaps 0,2s,4s] [-fair-after D] [-fair-window D]
 //	ustack bench e2e -fair -fair-mix kernel-bbr,kernel-bbr,ustack-bbr [-fair-mix ...] [-fair-gaps ...]
@@ -8,7 +8,10 @@
 // A kernel client downloads and uploads through `netem` from a kernel
 // server with CUBIC and with BBR, and from the same server behind
 // `ustack run` with BBR and CUBIC (this binary, started in the server
-// namespace). The report (markdown tables and a PNG plot) goes to -out,
+// namespace). -gro (default server) turns on GRO on the server's veth,
+// after the emulator, for the kernel server and ustack's TAP alike: a
+// receiving host's NIC coalesces TCP segments, a veth does not unless
+// told to (topo.SetGRO). The report (markdown tables and a PNG plot) goes to -out,
 // the raw results to -json; the tables are also printed. See package
 // netem/e2e.
 //
@@ -55,6 +58,7 @@ func runBenchE2E(args []string) error {
 	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
 	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic")
 	ustackArgs := fs.String("ustack-args", "-offload 0x8883", "extra `ARGS` for every `ustack run` (space-separated); the default turns on the TAP's TSO and checksum offloads, as LKL users set LKL_HIJACK_OFFLOAD; \"\" for a plain TAP")
+	groFlag := fs.String("gro", "server", "generic receive offload on the endpoints' veths, after the emulator, as a receiving NIC has it: off, server (uploads reach the kernel server and ustack's TAP coalesced) or both (downloads reach the client coalesced too); not with -fair")
 	keep := fs.String("keep", "", "keep the ustack instances' control sockets and logs in `DIR` (to watch them with ustack ss -socket)")
 	nice := fs.Int("nice", -10, "nice value for the benchmark (emulator, client, server, ustack run), so other load on the machine disturbs the timing less; 0 leaves it")
 	fair := fs.Bool("fair", false, "measure fairness: N concurrent downloads of one sender (default senders kernel-bbr,ustack-bbr; path 100mbit/100ms/0)")
@@ -96,6 +100,10 @@ func runBenchE2E(args []string) error {
 			return err
 		}
 		senderList = ss
+	}
+	gro, err := e2e.ParseGRO(*groFlag)
+	if err != nil {
+		return fmt.Errorf("-gro: %w", err)
 	}
 	ustackConfig := func() (e2e.UstackConfig, error) {
 		cfg := e2e.UstackConfig{ExtraArgs: strings.Fields(*ustackArgs)}
@@ -158,7 +166,7 @@ func runBenchE2E(args []string) error {
 		res = r
 	} else {
 		o := e2e.Options{Quick: *quick, Reps: *reps, Duration: *dur, LossyDuration: *lossyDur, Prefix: *prefix, SkipAccuracy: *noAccuracy,
-			Paths: paths, Senders: senderList}
+			Paths: paths, Senders: senderList, GRO: gro}
 		var err error
 		if o.Ustack, err = ustackConfig(); err != nil {
 			return err
@@ -277,7 +285,7 @@ func runFair(ctx context.Context, fo e2e.FairOptions, jsonOut, out string) error
 func checkFairFlags(fs *flag.FlagSet, fair bool) error {
 	var bad []string
 	fs.Visit(func(f *flag.Flag) {
-		mainOnly := f.Name == "quick" || f.Name == "dur" || f.Name == "lossy-dur" || f.Name == "from"
+		mainOnly := f.Name == "quick" || f.Name == "dur" || f.Name == "lossy-dur" || f.Name == "from" || f.Name == "gro"
 		fairOnly := strings.HasPrefix(f.Name, "fair-")
 		if fair && mainOnly || !fair && fairOnly {
 			bad = append(bad, "-"+f.Name)

@@ -82,6 +82,8 @@ func TestBenchE2EFairFlags(t *testing.T) {
 		{[]string{"-fair", "-fair-mix", strings.Repeat("kernel-bbr,", 64) + "ustack-bbr"}, "65 flows: at most 64"},
 		{[]string{"-fair", "-fair-mix", "kernel-bbr,ustack-bbr", "-fair-flows", "4"}, "-fair-flows: not with -fair-mix"},
 		{[]string{"-fair", "-senders", "kernel-bbr", "-fair-mix", "kernel-bbr,ustack-bbr"}, "-senders: not with -fair-mix"},
+		{[]string{"-fair", "-gro", "off"}, "-gro: not with -fair"},
+		{[]string{"-gro", "client"}, `-gro: GRO "client": want off, server or both`},
 	} {
 		err := runBenchE2E(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

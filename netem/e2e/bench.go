@@ -91,6 +91,38 @@ type Options struct {
 	Prefix       string    // namespace prefix (default "ue2e")
 	Log          io.Writer // progress (default os.Stderr)
 	SkipAccuracy bool
+	// GRO says on which endpoints' veths generic receive offload is on
+	// (topo.SetGRO), for the kernel server and the ustack TAP alike.
+	GRO GRO
+}
+
+// GRO names the endpoint veths with generic receive offload on.
+type GRO string
+
+const (
+	GROOff    GRO = ""       // neither (frames reach both kernels one by one)
+	GROServer GRO = "server" // the server's veth: uploads arrive coalesced
+	GROBoth   GRO = "both"   // the client's too: downloads arrive coalesced
+)
+
+// ParseGRO parses "off", "server" or "both".
+func ParseGRO(s string) (GRO, error) {
+	switch s {
+	case "off":
+		return GROOff, nil
+	case "server":
+		return GROServer, nil
+	case "both":
+		return GROBoth, nil
+	}
+	return GROOff, fmt.Errorf("GRO %q: want off, server or both", s)
+}
+
+func (g GRO) String() string {
+	if g == GROOff {
+		return "off"
+	}
+	return string(g)
 }
 
 func (o *Options) defaults() {
@@ -225,6 +257,8 @@ type Results struct {
 	Senders       []Sender      `json:"senders"`
 	// UstackArgs are the extra arguments every `ustack run` got.
 	UstackArgs []string `json:"ustack_args,omitempty"`
+	// GRO is where generic receive offload was on ("": nowhere).
+	GRO GRO `json:"gro,omitempty"`
 	// Load is /proc/loadavg at the start and the end: other work on the
 	// machine disturbs the emulator's timing.
 	Load []string `json:"loadavg,omitempty"`
@@ -256,7 +290,7 @@ const serverPort = 5201
 func Bench(ctx context.Context, o Options) (*Results, error) {
 	o.defaults()
 	res := &Results{Started: time.Now(), Quick: o.Quick, Reps: o.Reps, Duration: o.Duration, LossyDuration: o.LossyDuration, Senders: o.Senders,
-		UstackArgs: o.Ustack.ExtraArgs}
+		UstackArgs: o.Ustack.ExtraArgs, GRO: o.GRO}
 	res.Host = hostInfo()
 	res.Load = append(res.Load, loadavg())
 	defer func() { res.Load = append(res.Load, loadavg()) }()
@@ -298,6 +332,20 @@ func startEnv(ctx context.Context, o *Options) (e *env, notes []string, err erro
 			e = nil
 		}
 	}()
+	switch o.GRO {
+	case GROOff:
+	case GROServer, GROBoth:
+		if err = e.tp.SetGRO(e.tp.Server, topo.ServerIf, true); err != nil {
+			return e, nil, err
+		}
+		if o.GRO == GROBoth {
+			if err = e.tp.SetGRO(e.tp.Client, topo.ClientIf, true); err != nil {
+				return e, nil, err
+			}
+		}
+	default:
+		return e, nil, fmt.Errorf("e2e: GRO %q: want off, server or both", string(o.GRO))
+	}
 	if e.srv, err = Listen(e.tp.Server, fmt.Sprintf("%s:%d", topo.ServerAddr, serverPort)); err != nil {
 		return e, nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ustack/ustack/netem/topo"
 )
 
 // WriteOut writes the results to out: a .json file, or a directory that
@@ -117,6 +119,15 @@ func Markdown(res *Results, png string) string {
 		p("  the kernel 64 KB segments, which it cuts to MTU size on the server's veth, as it does for its own TCP.\n")
 	}
 	p("\n")
+	if res.GRO != GROOff {
+		where := "the server's veth"
+		if res.GRO == GROBoth {
+			where = "the server's and the client's veths"
+		}
+		p("GRO is on on %s (`-gro %s`), after the emulator, with a %v `gro_flush_timeout` (the software form of a\n", where, res.GRO, topo.GROFlushTimeout)
+		p("NIC's interrupt moderation): at 1 Gbit/s that kernel coalesces the arriving segments into super-segments\n")
+		p("before its TCP, or the TAP it forwards to, sees them; frames more than %v apart pass one by one.\n\n", topo.GROFlushTimeout)
+	}
 	p("Downloads measure the server side's sending; uploads are sent by the client's kernel with the cell's\n")
 	p("algorithm and measure the receiver (kernel or ustack). Goodput is the bytes received (download) or\n")
 	p("acknowledged (upload) by the client in a fixed window, from `TCP_INFO`. Retransmissions are the sender's:\n")

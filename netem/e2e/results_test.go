@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,6 +42,25 @@ func TestMarkdown(t *testing.T) {
 	)
 	if t.Failed() {
 		t.Log(md)
+	}
+	if strings.Contains(md, "GRO is on") {
+		t.Error("GRO off, but the report says it was on")
+	}
+	res := fakeResults()
+	res.GRO = GROServer
+	wantIn(t, Markdown(res, ""), "GRO is on on the server's veth (`-gro server`)")
+}
+
+func TestParseGRO(t *testing.T) {
+	for _, g := range []GRO{GROOff, GROServer, GROBoth} {
+		if got, err := ParseGRO(g.String()); err != nil || got != g {
+			t.Errorf("ParseGRO(%q) = %q, %v", g.String(), got, err)
+		}
+	}
+	for _, s := range []string{"", "on", "client", "Server"} {
+		if _, err := ParseGRO(s); err == nil {
+			t.Errorf("ParseGRO(%q): no error", s)
+		}
 	}
 }
 

@@ -11,6 +11,12 @@
 // the MTU or leave checksums to "hardware" are off on every interface (see
 // netem.SetOffloads), so the emulator's rate model sees real frames.
 // Everything is created with iproute2 (`ip`) and removed by Close.
+//
+// SetGRO turns generic receive offload back on for an endpoint's veth, as
+// a real NIC has it: that kernel then coalesces the frames the emulator
+// delivers into TCP super-segments before its own TCP, or a TAP it
+// forwards to, sees them. It acts after the emulator, so the rate model
+// still sees real frames.
 package topo
 
 import (
@@ -155,6 +161,53 @@ func New(prefix string) (t *Topo, err error) {
 		}
 	}
 	return t, nil
+}
+
+// GROFlushTimeout is the gro_flush_timeout SetGRO gives an interface.
+//
+// A veth receives through NAPI once GRO is on (Linux ≥ 5.13), but every
+// frame the emulator writes is its own NAPI poll, and GRO flushes at the
+// end of a poll: with the default timeout of 0 nothing is ever coalesced.
+// A NIC's interrupt moderation hands GRO several frames per poll; the
+// flush timeout is the kernel's software form of it: held segments of a
+// flow wait for the next poll and are flushed when the timeout passes
+// without one, at 64 KiB, on a PSH, or after at most one jiffy. Frames
+// arriving further apart than this (100 Mbit/s and slower) are passed up
+// one by one, as without GRO.
+const GROFlushTimeout = 50 * time.Microsecond
+
+// SetGRO switches generic receive offload on (with GROFlushTimeout) or off
+// (timeout 0) on interface ifname of namespace ns, and checks that the
+// kernel applied it.
+func (t *Topo) SetGRO(ns, ifname string, on bool) error {
+	err := In(ns, func() error {
+		if err := netem.SetOffloads(ifname, on, netem.OffloadGRO); err != nil {
+			return err
+		}
+		got, err := netem.GetOffload(ifname, netem.OffloadGRO)
+		if err != nil {
+			return err
+		}
+		if got != on {
+			return fmt.Errorf("topo: %s in %s: generic-receive-offload stayed %v (the driver does not switch it)", ifname, ns, got)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// sysfs shows the namespace's interfaces only where it is mounted in
+	// that namespace, which `ip netns exec` does (in a private mount
+	// namespace).
+	timeout := time.Duration(0)
+	if on {
+		timeout = GROFlushTimeout
+	}
+	path := "/sys/class/net/" + ifname + "/gro_flush_timeout"
+	if err := Cmd("ip", "netns", "exec", ns, "sh", "-c", fmt.Sprintf("echo %d > %s", timeout.Nanoseconds(), path)); err != nil {
+		return fmt.Errorf("topo: setting %s in %s: %w", path, ns, err)
+	}
+	return nil
 }
 
 // All returns the namespace names.
