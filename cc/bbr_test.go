@@ -779,3 +779,103 @@ func TestBBRPolicerNeedsNoQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestBBRInflightHi drives the congestive-loss bound round by round: a
+// round with ≥ 2% loss and a standing queue cuts the cap to 0.7 × in
+// flight, the next round cannot cut again, a round without a queue or
+// with little loss does not cut, the cap regrows 1, 2, 4... packets per
+// round while it holds cwnd down (up to 16 with a queue, 32 without), and
+// an undo lifts it.
+func TestBBRInflightHi(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	const mss = 1000
+	b := NewBBR(1)
+	c := tcp.CCState{MSS: mss, Cwnd: 400 * mss}
+	b.Init(&c)
+	b.minRTT = ms(100)
+	b.mode = bbrProbeBW
+	b.fullBWReached = true
+	b.bw.reset(0, 4e6) // 4 MB/s: BBR's own target is far above the caps below
+	// round runs one round of 10 ACKs with the given RTT and per-ACK
+	// delivered and lost bytes, with 300 packets in flight. A round is
+	// judged at the first ACK of the next one.
+	round := func(rtt time.Duration, deliv, lost uint64) {
+		t.Helper()
+		for ack := 0; ack < 10; ack++ {
+			c.Now = c.Now.Add(ms(10))
+			c.Delivered += deliv
+			c.Lost += lost
+			c.InFlight = 300 * mss
+			// Only the round's first ACK acks data sent after the
+			// previous round began.
+			rs := tcp.RateSample{Delivered: int64(deliv), Interval: ms(100), RTT: rtt, AckedSacked: int(deliv),
+				PriorDelivered: b.nextRTTDelivered - 1, PriorInFlight: 300 * mss}
+			if ack == 0 {
+				rs.PriorDelivered = b.nextRTTDelivered
+			}
+			b.CongControl(&c, &rs)
+		}
+	}
+	hi := func() int { return b.inflightHi / mss }
+
+	round(ms(180), 9000, 1000) // round 1: 10% loss, a full queue
+	if hi() != 0 {
+		t.Fatalf("cap %d during the first round; it is judged when the next begins", hi())
+	}
+	round(ms(180), 10000, 0) // round 2 begins: round 1 was congestive
+	if want := 300 * bbrHiBeta >> bbrScale; hi() != want {
+		t.Fatalf("after a congestive round: cap %d packets, want 0.7 × 300 = %d", hi(), want)
+	}
+	if c.Cwnd != b.inflightHi {
+		t.Fatalf("cwnd %d, want the cap %d", c.Cwnd, b.inflightHi)
+	}
+	cut := hi()
+	// Rounds with a queue and no loss: the step doubles up to 16 packets.
+	for i, step := range []int{1, 2, 4, 8, 16, 16} {
+		round(ms(180), 10000, 0)
+		cut += step
+		if hi() != cut {
+			t.Fatalf("growth round %d with a queue: cap %d, want %d", i, hi(), cut)
+		}
+	}
+	// Queue-free rounds: the step may double to 32.
+	for range 3 {
+		round(ms(101), 10000, 0)
+	}
+	if b.hiGrowth != bbrHiMaxGrowthFree {
+		t.Fatalf("queue-free growth step %d, want %d", b.hiGrowth, bbrHiMaxGrowthFree)
+	}
+	// Persistent congestion: a cut every other round, since the losses
+	// of the round after a cut were sent before it.
+	round(ms(180), 9000, 1000)
+	round(ms(180), 9000, 1000)
+	first := 300 * bbrHiBeta >> bbrScale // in flight (300) is below the grown cap
+	if hi() != first {
+		t.Fatalf("congestive again: cap %d, want %d", hi(), first)
+	}
+	round(ms(180), 9000, 1000)
+	if hi() != first {
+		t.Fatalf("round after a cut: cap %d, want %d (no second cut, no growth)", hi(), first)
+	}
+	round(ms(180), 9000, 1000)
+	if want := first * bbrHiBeta >> bbrScale; hi() != want {
+		t.Fatalf("two rounds after a cut: cap %d, want 0.7 × %d = %d", hi(), first, want)
+	}
+	// Loss without a queue (random loss, a policer) and 0.5% loss with a
+	// queue are not congestive.
+	for _, tc := range []struct {
+		rtt         time.Duration
+		deliv, lost uint64
+	}{{ms(101), 9000, 1000}, {ms(180), 9950, 50}} {
+		before := hi()
+		round(tc.rtt, tc.deliv, tc.lost)
+		round(tc.rtt, tc.deliv, tc.lost)
+		if hi() < before {
+			t.Fatalf("RTT %v, loss %d/%d: cap cut %d -> %d", tc.rtt, tc.lost, tc.lost+tc.deliv, before, hi())
+		}
+	}
+	b.UndoCwnd(&c)
+	if hi() != 0 {
+		t.Fatalf("cap %d after an undo, want none", hi())
+	}
+}

@@ -87,59 +87,60 @@ type testWriter []byte
 func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
 
 // TestBBRFairness: BBR flows started 0, 2 and 4 s apart share one
-// bottleneck (1-BDP buffer), measured 20 s after the last start.
+// bottleneck (1-BDP buffer), measured over the 10 s that begin 20 s after
+// the last start, for seeds 1-6 (a single seed says little: which flow
+// ends where depends on how each STARTUP met the others).
 //
-// Two flows end within ±25% of the fair share (the target): over seeds
-// 1-6, 1-7% off started together, 16-23% started 2 s apart, 3-23% 4 s
-// apart. That holds since long-term (policer) sampling ignores losses
-// that come with a standing queue (cc/bbr.go, bbrLTQueueShift): Linux's
-// rule took the late-comer's losses in the full buffer for a policer and
-// stopped its probing for 48 rounds (2 of 12 seed × gap cells, 33% and
-// 25% off, before). Four flows miss the target in some seeds: started
-// together they end 5-27% off (3 of 6 seeds over 25%, Jain ≥ 0.97), held
-// to ±35%; started 2 or 4 s apart, 8-94% off (5 of 12 seed × gap cells
-// over 25%, one flow starved in 4 of them), so those are held only to
-// sanity bounds. That was 6 of 6 and 6 of 6 before flights held back by
-// the receiver's window in loss recovery were marked application-limited
-// (tcp/output.go, rwndLimited): a late-comer's STARTUP, recovering from
-// the full buffer's losses behind a receive window its holes kept small,
-// took the window's limit for a full pipe. The remaining cause, as traced: the incumbents' cwnds (2 × a max-filtered bw × min_rtt) keep the
-// buffer full; the late-comer's first flights meet that full drop-tail
-// queue and lose up to half their packets, its STARTUP runs in loss
-// recovery (cwnd cut by each loss), and it leaves STARTUP at 1-3% of its
-// share; BBR v1 then raises its estimate by at most 25% per gain cycle.
-// Linux's BBR v1 has the same mechanics (BBR v2's inflight_hi/bw_lo
-// answer it); the send buffer of three windows that Linux gives BBR keeps
-// the incumbents from ever idling, which makes it worse than with two.
-// (Before the hosts' ARP queue held 101 packets, the 4th flow of "Δ0"
-// lost its SYN and started 1 s late.)
+// What holds, and is asserted (the target is ±25% of the fair
+// share for every flow):
+//   - 2 flows, any gap: within ±25% (over seeds 1-24: 70 of 72 cells,
+//     worst 28%).
+//   - 4 flows started together: within ±25% (seeds 1-24: 24 of 24).
+//   - 4 flows started 4 s apart: every flow gets at least half its share
+//     (seeds 1-24: 17 of 24 within ±25%, none beyond ±50%).
+//   - 4 flows started 2 s apart: every flow gets at least a sixth of its
+//     share (seeds 1-24: 11 of 24 within ±25%, 8 beyond ±50%; the last
+//     flow, which met its predecessor's STARTUP, is the small one).
+//
+// Before the congestive-loss bound (cc/bbr.go, updateInflightHi) BBR v1
+// as Linux has it starved late-comers: over seeds 1-24, 19 of the 48
+// staggered 4-flow cells had a flow under a quarter of its share (lowest
+// 6%), against 1 of 48 (lowest 19%) with it. The mechanism: v1's cwnds
+// and max-filtered estimates keep a shallow buffer full at about 20% loss,
+// where a 1.25 probe delivers no more than before, so every flow keeps
+// whatever share it had when its STARTUP ended.
 func TestBBRFairness(t *testing.T) {
 	window := 10 * time.Second
-	for _, n := range []int{2, 4} {
-		for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
-			if testing.Short() && gap == 2*time.Second {
-				continue
-			}
-			c, err := RunFair(benchSeed, repeat("bbr", n), gap, 1, 20*time.Second, window)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%d flows Δ%v: %.1f Mbit/s, Jain %.3f, worst %+.0f%%", n, gap, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst())
-			var tot float64
-			for _, g := range c.Goodputs {
-				tot += g
-			}
-			if tot < 0.85*float64(Path100M.Rate) {
-				t.Errorf("seed %d: %d flows Δ%v: total %.1f Mbit/s", benchSeed, n, gap, tot/1e6)
-			}
-			fair := tot / float64(n)
-			switch {
-			case n == 2 && c.Worst() > 0.25:
-				t.Errorf("seed %d: 2 flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", benchSeed, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
-			case n == 4 && gap == 0 && (c.Worst() > 0.35 || c.Jain() < 0.95):
-				t.Errorf("seed %d: 4 flows started together: %.1f Mbit/s, Jain %.3f, a flow %.0f%% off the fair share", benchSeed, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst())
-			case n == 4 && (c.Jain() < 0.7 || slices.Min(c.Goodputs) < 0.05*fair):
-				t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, Jain %.3f", benchSeed, gap, scale(c.Goodputs, 1e-6), c.Jain())
+	seeds := []uint64{1, 2, 3, 4, 5, 6}
+	if testing.Short() {
+		seeds = seeds[:2]
+	}
+	for _, seed := range seeds {
+		for _, n := range []int{2, 4} {
+			for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
+				c, err := RunFair(seed, repeat("bbr", n), gap, 1, 20*time.Second, window)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var tot float64
+				for _, g := range c.Goodputs {
+					tot += g
+				}
+				fair := tot / float64(n)
+				minShare := slices.Min(c.Goodputs) / fair
+				t.Logf("seed %d, %d flows Δ%v: %.1f Mbit/s, Jain %.3f, worst %+.0f%%, smallest %.2f of a share",
+					seed, n, gap, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst(), minShare)
+				if tot < 0.85*float64(Path100M.Rate) {
+					t.Errorf("seed %d: %d flows Δ%v: total %.1f Mbit/s", seed, n, gap, tot/1e6)
+				}
+				switch {
+				case (n == 2 || gap == 0) && c.Worst() > 0.25:
+					t.Errorf("seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
+				case n == 4 && gap == 4*time.Second && minShare < 0.5:
+					t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
+				case n == 4 && minShare < 1.0/6:
+					t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow starved at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
+				}
 			}
 		}
 	}

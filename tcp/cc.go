@@ -169,6 +169,9 @@ type CCInfo struct {
 	// Policed is set while BBR paces at its long-term rate because it
 	// believes a token-bucket policer is on the path (lt_bw in Linux).
 	Policed bool
+	// InflightHi is a cap on cwnd set after congestive loss (ustack's
+	// BBR; BBR v2's inflight_hi), bytes; 0 if none.
+	InflightHi int
 }
 
 // Reporter is implemented by algorithms that expose internal state.

@@ -106,6 +106,7 @@ type ccSnapshot struct {
 	PacingGain float64 `json:"pacing_gain"`
 	CwndGain   float64 `json:"cwnd_gain"`
 	Policed    bool    `json:"policed,omitempty"`
+	InflightHi int     `json:"inflight_hi,omitempty"` // bytes
 }
 
 func us(d time.Duration) int64 { return d.Microseconds() }
@@ -126,6 +127,7 @@ func connFromInfo(i tcp.Info) connSnapshot {
 		c.CCInfo = &ccSnapshot{
 			Mode: i.CCInfo.Mode, Bandwidth: i.CCInfo.Bandwidth, MinRTTUs: us(i.CCInfo.MinRTT),
 			PacingGain: i.CCInfo.PacingGain, CwndGain: i.CCInfo.CwndGain, Policed: i.CCInfo.Policed,
+			InflightHi: i.CCInfo.InflightHi,
 		}
 	}
 	return c

@@ -172,6 +172,14 @@ func TestSSFormat(t *testing.T) {
 		t.Errorf("policed flow not marked:\n%s", b.String())
 	}
 	s.Conns[0].CCInfo.Policed = false
+	// A cap set after congestive loss is shown in packets.
+	s.Conns[0].CCInfo.InflightHi = 300 * s.Conns[0].MSS
+	b.Reset()
+	printConns(&b, &s, false)
+	if !strings.Contains(b.String(), "mode:probe_bw,inflight_hi:300)") {
+		t.Errorf("inflight_hi not shown:\n%s", b.String())
+	}
+	s.Conns[0].CCInfo.InflightHi = 0
 	b.Reset()
 	printSummary(&b, &s)
 	if !strings.Contains(b.String(), "0.0.0.0:443") {

@@ -201,8 +201,12 @@ func ssDetail(c *connSnapshot) string {
 		if cc.Policed {
 			mode += ",policed"
 		}
-		add("%s:(bw:%s,mrtt:%s,pacing_gain:%g,cwnd_gain:%g,mode:%s)",
-			c.CC, bps(cc.Bandwidth), ms(cc.MinRTTUs), cc.PacingGain, cc.CwndGain, mode)
+		hi := ""
+		if cc.InflightHi > 0 {
+			hi = fmt.Sprintf(",inflight_hi:%d", segs(cc.InflightHi, c.MSS))
+		}
+		add("%s:(bw:%s,mrtt:%s,pacing_gain:%g,cwnd_gain:%g,mode:%s%s)",
+			c.CC, bps(cc.Bandwidth), ms(cc.MinRTTUs), cc.PacingGain, cc.CwndGain, mode, hi)
 	}
 	return strings.Join(f, " ")
 }
