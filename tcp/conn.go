@@ -128,6 +128,7 @@ type Conn struct {
 	lastOOWACK    clock.Time // when the last challenge or PAWS ACK was sent (0: never)
 	confirmedAt   clock.Time
 	paceNext      clock.Time
+	paceWait      bool // output last stopped for the pacer (not cwnd, windows or data)
 
 	// Application side.
 	noDelay   bool

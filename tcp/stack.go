@@ -58,6 +58,7 @@ type Options struct {
 	MaxRTO            time.Duration
 	InitialRTO        time.Duration
 	DelayedAck        time.Duration // delayed ACK timeout; default 40 ms
+	PacingSlack       time.Duration // how late the runner's timers may wake the pacer, made up for (output.go); 0: exact (simulation)
 	TimeWait          time.Duration // TIME_WAIT duration; default 60 s
 	SynRetries        int           // default 6
 	Retries2          int           // data retransmissions before giving up; default 15
