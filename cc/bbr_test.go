@@ -789,7 +789,7 @@ func TestBBRPolicerNeedsNoQueue(t *testing.T) {
 func TestBBRInflightHi(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	const mss = 1000
-	b := NewBBR(1)
+	b := NewBBRHi(1)
 	c := tcp.CCState{MSS: mss, Cwnd: 400 * mss}
 	b.Init(&c)
 	b.minRTT = ms(100)
@@ -877,5 +877,29 @@ func TestBBRInflightHi(t *testing.T) {
 	b.UndoCwnd(&c)
 	if hi() != 0 {
 		t.Fatalf("cap %d after an undo, want none", hi())
+	}
+	if b.Name() != "bbr-hi" {
+		t.Errorf("Name() = %q", b.Name())
+	}
+
+	// Plain "bbr" (Linux's v1 rules) never caps.
+	v1 := NewBBR(1)
+	v1.Init(&c)
+	v1.minRTT, v1.mode, v1.fullBWReached = ms(100), bbrProbeBW, true
+	for range 6 {
+		for ack := 0; ack < 10; ack++ {
+			c.Now = c.Now.Add(ms(10))
+			c.Delivered += 9000
+			c.Lost += 1000
+			rs := tcp.RateSample{Delivered: 9000, Interval: ms(100), RTT: ms(180), AckedSacked: 9000,
+				PriorDelivered: v1.nextRTTDelivered - 1, PriorInFlight: 300 * mss}
+			if ack == 0 {
+				rs.PriorDelivered = v1.nextRTTDelivered
+			}
+			v1.CongControl(&c, &rs)
+		}
+	}
+	if v1.inflightHi != 0 || v1.Info().InflightHi != 0 {
+		t.Errorf("bbr set a cap: %d", v1.inflightHi)
 	}
 }

@@ -88,58 +88,78 @@ func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); retur
 
 // TestBBRFairness: BBR flows started 0, 2 and 4 s apart share one
 // bottleneck (1-BDP buffer), measured over the 10 s that begin 20 s after
-// the last start, for seeds 1-6 (a single seed says little: which flow
-// ends where depends on how each STARTUP met the others).
+// the last start.
 //
-// What holds, and is asserted (the target is ±25% of the fair
-// share for every flow):
-//   - 2 flows, any gap: within ±25% (over seeds 1-24: 70 of 72 cells,
-//     worst 28%).
+// "bbr" (Linux's v1 rules), seed 1: two flows end within ±25% of a fair
+// share; four started together within ±35%; four started apart are held
+// only to sanity bounds (Jain ≥ 0.7, every flow ≥ 5% of its share). Over
+// seeds 1-24 it starves late-comers: 19 of the 48 staggered 4-flow cells
+// have a flow under a quarter of its share (lowest 6%). v1's cwnds and
+// max-filtered estimates keep a shallow buffer full at about 20% loss,
+// where a 1.25 probe delivers no more than before, so every flow keeps
+// whatever share it had when its STARTUP ended.
+//
+// "bbr-hi" (the congestive-loss cap, cc/bbr.go updateInflightHi), seeds
+// 1-6 (a single seed says little: which flow ends where depends on how
+// each STARTUP met the others), asserted:
+//   - 2 flows, any gap: within ±25% (seeds 1-24: 70 of 72 cells, worst 28%).
 //   - 4 flows started together: within ±25% (seeds 1-24: 24 of 24).
 //   - 4 flows started 4 s apart: every flow gets at least half its share
 //     (seeds 1-24: 17 of 24 within ±25%, none beyond ±50%).
 //   - 4 flows started 2 s apart: every flow gets at least a sixth of its
-//     share (seeds 1-24: 11 of 24 within ±25%, 8 beyond ±50%; the last
-//     flow, which met its predecessor's STARTUP, is the small one).
-//
-// Before the congestive-loss bound (cc/bbr.go, updateInflightHi) BBR v1
-// as Linux has it starved late-comers: over seeds 1-24, 19 of the 48
-// staggered 4-flow cells had a flow under a quarter of its share (lowest
-// 6%), against 1 of 48 (lowest 19%) with it. The mechanism: v1's cwnds
-// and max-filtered estimates keep a shallow buffer full at about 20% loss,
-// where a 1.25 probe delivers no more than before, so every flow keeps
-// whatever share it had when its STARTUP ended.
+//     share (seeds 1-24: 11 of 24 within ±25%, 8 beyond ±50%, 1 flow under
+//     a quarter; the last flow, which met its predecessor's STARTUP, is the
+//     small one).
 func TestBBRFairness(t *testing.T) {
 	window := 10 * time.Second
+	cell := func(seed uint64, cc string, n int, gap time.Duration) (c FairCell, fair, minShare float64) {
+		t.Helper()
+		c, err := RunFair(seed, repeat(cc, n), gap, 1, 20*time.Second, window)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tot float64
+		for _, g := range c.Goodputs {
+			tot += g
+		}
+		fair = tot / float64(n)
+		minShare = slices.Min(c.Goodputs) / fair
+		t.Logf("%s seed %d, %d flows Δ%v: %.1f Mbit/s, Jain %.3f, worst %+.0f%%, smallest %.2f of a share",
+			cc, seed, n, gap, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst(), minShare)
+		if tot < 0.85*float64(Path100M.Rate) {
+			t.Errorf("%s seed %d: %d flows Δ%v: total %.1f Mbit/s", cc, seed, n, gap, tot/1e6)
+		}
+		return c, fair, minShare
+	}
+	gaps := []time.Duration{0, 2 * time.Second, 4 * time.Second}
+	for _, n := range []int{2, 4} {
+		for _, gap := range gaps {
+			c, _, minShare := cell(benchSeed, "bbr", n, gap)
+			switch {
+			case n == 2 && c.Worst() > 0.25:
+				t.Errorf("bbr seed %d: 2 flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", benchSeed, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
+			case n == 4 && gap == 0 && (c.Worst() > 0.35 || c.Jain() < 0.95):
+				t.Errorf("bbr seed %d: 4 flows started together: %.1f Mbit/s, Jain %.3f, a flow %.0f%% off the fair share", benchSeed, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst())
+			case n == 4 && (c.Jain() < 0.7 || minShare < 0.05):
+				t.Errorf("bbr seed %d: 4 flows Δ%v: %.1f Mbit/s, Jain %.3f", benchSeed, gap, scale(c.Goodputs, 1e-6), c.Jain())
+			}
+		}
+	}
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	if testing.Short() {
 		seeds = seeds[:2]
 	}
 	for _, seed := range seeds {
 		for _, n := range []int{2, 4} {
-			for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
-				c, err := RunFair(seed, repeat("bbr", n), gap, 1, 20*time.Second, window)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var tot float64
-				for _, g := range c.Goodputs {
-					tot += g
-				}
-				fair := tot / float64(n)
-				minShare := slices.Min(c.Goodputs) / fair
-				t.Logf("seed %d, %d flows Δ%v: %.1f Mbit/s, Jain %.3f, worst %+.0f%%, smallest %.2f of a share",
-					seed, n, gap, scale(c.Goodputs, 1e-6), c.Jain(), 100*c.Worst(), minShare)
-				if tot < 0.85*float64(Path100M.Rate) {
-					t.Errorf("seed %d: %d flows Δ%v: total %.1f Mbit/s", seed, n, gap, tot/1e6)
-				}
+			for _, gap := range gaps {
+				c, _, minShare := cell(seed, "bbr-hi", n, gap)
 				switch {
 				case (n == 2 || gap == 0) && c.Worst() > 0.25:
-					t.Errorf("seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
+					t.Errorf("bbr-hi seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
 				case n == 4 && gap == 4*time.Second && minShare < 0.5:
-					t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
+					t.Errorf("bbr-hi seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
 				case n == 4 && minShare < 1.0/6:
-					t.Errorf("seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow starved at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
+					t.Errorf("bbr-hi seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow starved at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
 				}
 			}
 		}

@@ -283,18 +283,21 @@ func repeat(s string, n int) []string {
 	return v
 }
 
-// RunFairTable runs 2 and 4 BBR flows started 0, 2 and 4 s apart, and one
-// BBR flow against one CUBIC flow with shallow and deep buffers.
+// RunFairTable runs 2 and 4 BBR flows started 0, 2 and 4 s apart, for
+// "bbr" and "bbr-hi", and one BBR flow against one CUBIC flow with shallow
+// and deep buffers.
 func RunFairTable(o BenchOptions) (*FairTable, error) {
 	t := &FairTable{}
 	window := o.dur(20*time.Second, 10*time.Second)
-	for _, n := range []int{2, 4} {
-		for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
-			c, err := RunFair(o.Seed, repeat("bbr", n), gap, 1, 20*time.Second, window)
-			if err != nil {
-				return nil, err
+	for _, cc := range []string{"bbr", "bbr-hi"} {
+		for _, n := range []int{2, 4} {
+			for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
+				c, err := RunFair(o.Seed, repeat(cc, n), gap, 1, 20*time.Second, window)
+				if err != nil {
+					return nil, err
+				}
+				t.Same = append(t.Same, c)
 			}
-			t.Same = append(t.Same, c)
 		}
 	}
 	for _, b := range []float64{1, 10} {

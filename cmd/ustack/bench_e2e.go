@@ -243,12 +243,12 @@ func parseSenders(list string) ([]e2e.Sender, error) {
 // lookupSender finds a sender by name.
 func lookupSender(name string) (e2e.Sender, error) {
 	name = strings.TrimSpace(name)
-	for _, s := range e2e.Senders {
+	for _, s := range e2e.AllSenders {
 		if s.Name == name {
 			return s, nil
 		}
 	}
-	return e2e.Sender{}, fmt.Errorf("unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr or ustack-cubic)", name)
+	return e2e.Sender{}, fmt.Errorf("unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic or ustack-bbr-hi)", name)
 }
 
 // runFair measures fairness, prints the tables and writes the report

@@ -78,7 +78,7 @@ type runFlags struct {
 var overrideLines = []struct{ flag, directive, usage string }{
 	{"addr", "address", "the stack's address `CIDR` (e.g. 10.0.0.2/24); repeat with a comma for IPv6"},
 	{"gw", "gateway", "default gateway `IP` (comma-separated for both families)"},
-	{"cc", "congestion", "congestion control `NAME` (bbr, cubic, reno)"},
+	{"cc", "congestion", "congestion control `NAME` (bbr, bbr-hi, cubic, reno)"},
 	{"mtu", "mtu", "interface MTU `BYTES`"},
 	{"mac", "mac", "the stack's `MAC` address"},
 	{"offload", "offload", "virtio-net offload `BITS` for a TAP (LKL_HIJACK_OFFLOAD, e.g. 0x8883)"},

@@ -70,7 +70,7 @@ func TestRunFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(base, "-listen", ":443", "-backend", "127.0.0.1:1", "-cc", "vegas"), `congestion control "vegas" is not available (available: bbr, cubic, reno)`},
+		{append(base, "-listen", ":443", "-backend", "127.0.0.1:1", "-cc", "vegas"), `congestion control "vegas" is not available (available: bbr, bbr-hi, cubic, reno)`},
 		{append(base, "-listen", ":443"), "-listen and -backend go together"},
 		{append(base, "-proxy", "v1"), "-proxy and -idle apply to -listen"},
 		{base, "nothing to relay"},

@@ -50,6 +50,10 @@ var (
 	UstackBBR   = Sender{"ustack-bbr", true, "bbr"}
 	UstackCubic = Sender{"ustack-cubic", true, "cubic"}
 	Senders     = []Sender{KernelCubic, KernelBBR, UstackBBR, UstackCubic}
+	// UstackBBRHi is ustack's BBR with the congestive-loss cap (cc
+	// "bbr-hi"); not in the main table's default senders.
+	UstackBBRHi = Sender{"ustack-bbr-hi", true, "bbr-hi"}
+	AllSenders  = append(append([]Sender{}, Senders...), UstackBBRHi)
 )
 
 // Endpoint is the server side of a cell.

@@ -103,7 +103,7 @@ func (o *FairOptions) defaults() {
 // Senders.
 func mixSenders(mixes [][]Sender) []Sender {
 	var out []Sender
-	for _, s := range Senders {
+	for _, s := range AllSenders {
 		for _, mix := range mixes {
 			if slices.Contains(mix, s) {
 				out = append(out, s)
