@@ -1192,7 +1192,7 @@ func (b *BBR) trackRound(c *tcp.CCState, rs *tcp.RateSample) {
 // Measured in simulation (100 Mbit/s × 100 ms, 1-BDP buffer; 4 flows
 // started 0, 2 and 4 s apart; goodput 20-30 s after the last start; seeds
 // 1-24, 72 cells): cells with a flow more than 25% off its fair share
-// went from 31 to 21, more than 50% off from 20 to 8, and a flow under a
+// went from 31 to 20, more than 50% off from 20 to 8, and a flow under a
 // quarter of its share from 19 to 1. Single-flow goodput over seeds 1-5
 // moved by -0.6 Mbit/s at 5% random loss, -1.6 at 10% and -2.8 at 15%.
 //
