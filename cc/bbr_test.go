@@ -796,10 +796,10 @@ func TestBBRInflightHi(t *testing.T) {
 	b.mode = bbrProbeBW
 	b.fullBWReached = true
 	b.bw.reset(0, 4e6) // 4 MB/s: BBR's own target is far above the caps below
-	// round runs one round of 10 ACKs with the given RTT and per-ACK
+	// roundOf runs one round of 10 ACKs with the given RTT and per-ACK
 	// delivered and lost bytes, with 300 packets in flight. A round is
 	// judged at the first ACK of the next one.
-	round := func(rtt time.Duration, deliv, lost uint64) {
+	roundOf := func(b *BBR, rtt time.Duration, deliv, lost uint64) {
 		t.Helper()
 		for ack := 0; ack < 10; ack++ {
 			c.Now = c.Now.Add(ms(10))
@@ -816,6 +816,7 @@ func TestBBRInflightHi(t *testing.T) {
 			b.CongControl(&c, &rs)
 		}
 	}
+	round := func(rtt time.Duration, deliv, lost uint64) { t.Helper(); roundOf(b, rtt, deliv, lost) }
 	hi := func() int { return b.inflightHi / mss }
 
 	round(ms(180), 9000, 1000) // round 1: 10% loss, a full queue
@@ -887,17 +888,7 @@ func TestBBRInflightHi(t *testing.T) {
 	v1.Init(&c)
 	v1.minRTT, v1.mode, v1.fullBWReached = ms(100), bbrProbeBW, true
 	for range 6 {
-		for ack := 0; ack < 10; ack++ {
-			c.Now = c.Now.Add(ms(10))
-			c.Delivered += 9000
-			c.Lost += 1000
-			rs := tcp.RateSample{Delivered: 9000, Interval: ms(100), RTT: ms(180), AckedSacked: 9000,
-				PriorDelivered: v1.nextRTTDelivered - 1, PriorInFlight: 300 * mss}
-			if ack == 0 {
-				rs.PriorDelivered = v1.nextRTTDelivered
-			}
-			v1.CongControl(&c, &rs)
-		}
+		roundOf(v1, ms(180), 9000, 1000)
 	}
 	if v1.inflightHi != 0 || v1.Info().InflightHi != 0 {
 		t.Errorf("bbr set a cap: %d", v1.inflightHi)
