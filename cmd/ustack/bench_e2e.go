@@ -56,7 +56,7 @@ func runBenchE2E(args []string) error {
 	prefix := fs.String("prefix", "", "prefix of the namespaces created (and removed) (default \"ue2e\"; -fair \"ue2e-fair\", so it can run beside the main benchmark)")
 	timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long")
 	only := fs.String("paths", "", "run only these paths: comma-separated `RATE/RTT/LOSS`, e.g. 100mbit/100ms/5%,1gbit/10ms/0")
-	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic")
+	senders := fs.String("senders", "", "run only these senders: comma-separated `NAMES` of "+senderNameList())
 	ustackArgs := fs.String("ustack-args", "-offload 0x8883", "extra `ARGS` for every `ustack run` (space-separated); the default turns on the TAP's TSO and checksum offloads, as LKL users set LKL_HIJACK_OFFLOAD; \"\" for a plain TAP")
 	groFlag := fs.String("gro", "server", "generic receive offload on the endpoints' veths, after the emulator, as a receiving NIC has it: off, server (uploads reach the kernel server and ustack's TAP coalesced) or both (downloads reach the client coalesced too); not with -fair")
 	keep := fs.String("keep", "", "keep the ustack instances' control sockets and logs in `DIR` (to watch them with ustack ss -socket)")
@@ -248,7 +248,16 @@ func lookupSender(name string) (e2e.Sender, error) {
 			return s, nil
 		}
 	}
-	return e2e.Sender{}, fmt.Errorf("unknown sender %q (want kernel-cubic, kernel-bbr, ustack-bbr, ustack-cubic or ustack-bbr-hi)", name)
+	return e2e.Sender{}, fmt.Errorf("unknown sender %q (want one of %s)", name, senderNameList())
+}
+
+// senderNameList is the names -senders and -fair-mix accept.
+func senderNameList() string {
+	names := make([]string, len(e2e.AllSenders))
+	for i, s := range e2e.AllSenders {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // runFair measures fairness, prints the tables and writes the report
