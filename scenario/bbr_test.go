@@ -5,6 +5,7 @@ package scenario
 // PROBE_RTT every ~10 s, and the long-term rate through a policer.
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -172,6 +173,68 @@ func TestBBRFairness(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("BBR vs CUBIC, buffer %g BDP: BBR %.1f, CUBIC %.1f Mbit/s", b, c.Goodputs[0]/1e6, c.Goodputs[1]/1e6)
+	}
+}
+
+// TestBBRConvergence: where TestBBRFairness's four staggered flows fail
+// the ±25% target, it is convergence time, counted in rounds. On the
+// 100 ms path 20 s is 200 rounds; four BBR flows in a 1-BDP buffer do get
+// there later, and on a 10 ms path (the BBR paper's 100 Mbit/s × 10 ms
+// setting) they are there within the 20 s.
+//
+// Asserted over a 10 s window:
+//   - 10 ms RTT, 20 s after the last start, "bbr" and "bbr-hi", flows
+//     started 0, 2 and 4 s apart, seeds 1-3: each flow within ±25% of a
+//     fair share (seeds 1-24: "bbr-hi" 72 of 72 cells, worst 13%; "bbr"
+//     70 of 72, worst 35%).
+//   - 100 ms RTT, 120 s after the last start, "bbr-hi", 2 s apart, seeds
+//     1-6: each flow within ±30% (seeds 1-24: 23 of 24 within ±25%, worst
+//     29%; at 20 s, 11 of 24). The flows do not settle closer than this:
+//     at 180 s the 24 seeds are 1-25% off, the spread of a 10 s window
+//     on a path where each flow's share moves with its probes and cuts.
+//     "bbr" is printed, not asserted: 18 of 24 within ±25% at 120 s and
+//     at 180 s, worst 56%.
+func TestBBRConvergence(t *testing.T) {
+	window := 10 * time.Second
+	type job struct {
+		seed       uint64
+		cc         string
+		rtt, after time.Duration
+		gap        time.Duration
+		bound      float64 // largest deviation from a fair share; 0: none
+	}
+	var jobs []job
+	for seed := uint64(1); seed <= 3; seed++ {
+		for _, cc := range []string{"bbr", "bbr-hi"} {
+			for _, gap := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
+				jobs = append(jobs, job{seed, cc, 10 * time.Millisecond, 20 * time.Second, gap, 0.25})
+			}
+		}
+	}
+	seeds := uint64(6)
+	if testing.Short() {
+		seeds = 2
+	}
+	for seed := uint64(1); seed <= seeds; seed++ {
+		jobs = append(jobs, job{seed, "bbr-hi", 100 * time.Millisecond, 120 * time.Second, 2 * time.Second, 0.30})
+	}
+	jobs = append(jobs, job{benchSeed, "bbr", 100 * time.Millisecond, 120 * time.Second, 2 * time.Second, 0})
+	for _, j := range jobs {
+		name := fmt.Sprintf("%s/rtt=%v/after=%v/gap=%v/seed=%d", j.cc, j.rtt, j.after, j.gap, j.seed)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := Path100M
+			p.RTT = j.rtt
+			p.Buffer = p.BDP()
+			c, err := RunFairPath(j.seed, p, repeat(j.cc, 4), j.gap, j.after, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%.1f Mbit/s over %v–%v, Jain %.3f, worst %+.0f%%", scale(c.Goodputs, 1e-6), c.Window[0], c.Window[1], c.Jain(), 100*c.Worst())
+			if j.bound > 0 && c.Worst() > j.bound {
+				t.Errorf("a flow %.0f%% off the fair share (bound %.0f%%)", 100*c.Worst(), 100*j.bound)
+			}
+		})
 	}
 }
 

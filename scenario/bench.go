@@ -227,6 +227,7 @@ func (t *QueueTable) Print(w io.Writer) {
 // FairCell is n flows sharing the bottleneck.
 type FairCell struct {
 	CCs      []string
+	RTT      time.Duration // the path's base RTT
 	Gap      time.Duration // start of flow i is i×Gap
 	Buffer   float64       // in BDPs
 	Goodputs []float64
@@ -256,6 +257,11 @@ func (c FairCell) Worst() float64 {
 func RunFair(seed uint64, ccs []string, gap time.Duration, bdps float64, after, window time.Duration) (FairCell, error) {
 	p := Path100M
 	p.Buffer = int(bdps * float64(p.BDP()))
+	return RunFairPath(seed, p, ccs, gap, after, window)
+}
+
+// RunFairPath is RunFair on path p (its Buffer in bytes).
+func RunFairPath(seed uint64, p Path, ccs []string, gap time.Duration, after, window time.Duration) (FairCell, error) {
 	var fl []FlowSpec
 	for i, cc := range ccs {
 		fl = append(fl, FlowSpec{CC: cc, Start: time.Duration(i) * gap})
@@ -266,13 +272,37 @@ func RunFair(seed uint64, ccs []string, gap time.Duration, bdps float64, after, 
 	if err != nil {
 		return FairCell{}, err
 	}
-	return FairCell{CCs: ccs, Gap: gap, Buffer: bdps, Goodputs: r.Goodputs(), Window: [2]time.Duration{last + after, last + after + window}}, nil
+	return FairCell{CCs: ccs, RTT: p.RTT, Gap: gap, Buffer: float64(p.Buffer) / float64(p.BDP()), Goodputs: r.Goodputs(),
+		Window: [2]time.Duration{last + after, last + after + window}}, nil
+}
+
+// ConvergeCells are the convergence rows of the fairness table: four
+// flows started 2 s apart in a 1-BDP buffer, measured later than the
+// issue's 20 s, or on a shorter RTT (BBR converges in rounds, and 20 s is
+// 200 rounds at 100 ms but 2000 at 10 ms).
+var ConvergeCells = []struct {
+	RTT, After time.Duration
+}{
+	{100 * time.Millisecond, 60 * time.Second},
+	{100 * time.Millisecond, 120 * time.Second},
+	{10 * time.Millisecond, 20 * time.Second},
+}
+
+// RunConverge runs one convergence cell: four flows of cc started 2 s
+// apart on 100 Mbit/s with the given base RTT and a 1-BDP buffer,
+// measured over the window that begins after the last start.
+func RunConverge(seed uint64, cc string, rtt, after, window time.Duration) (FairCell, error) {
+	p := Path100M
+	p.RTT = rtt
+	p.Buffer = p.BDP()
+	return RunFairPath(seed, p, repeat(cc, 4), 2*time.Second, after, window)
 }
 
 // FairTable is the fairness table.
 type FairTable struct {
-	Same  []FairCell // n BBR flows
-	Mixed []FairCell // BBR against CUBIC
+	Same     []FairCell // n BBR flows
+	Mixed    []FairCell // BBR against CUBIC
+	Converge []FairCell // 4 BBR flows 2 s apart, later or on a shorter RTT
 }
 
 func repeat(s string, n int) []string {
@@ -307,22 +337,39 @@ func RunFairTable(o BenchOptions) (*FairTable, error) {
 		}
 		t.Mixed = append(t.Mixed, c)
 	}
+	for _, cc := range []string{"bbr", "bbr-hi"} {
+		for _, cv := range ConvergeCells {
+			c, err := RunConverge(o.Seed, cc, cv.RTT, cv.After, window)
+			if err != nil {
+				return nil, err
+			}
+			t.Converge = append(t.Converge, c)
+		}
+	}
 	return t, nil
 }
 
 // Print writes the table.
 func (t *FairTable) Print(w io.Writer) {
 	fmt.Fprintf(w, "Fairness, %s, flows started Δ apart, goodput (Mbit/s) 20 s after the last start:\n", pathName(Path100M))
+	printFairCells(w, append(append([]FairCell{}, t.Same...), t.Mixed...))
+	if len(t.Converge) > 0 {
+		fmt.Fprintf(w, "\nConvergence, 100 Mbit/s, 1-BDP buffer, 4 flows started 2 s apart, measured later or on a shorter RTT:\n")
+		printFairCells(w, t.Converge)
+	}
+}
+
+func printFairCells(w io.Writer, cells []FairCell) {
 	tw := newTable(w)
-	fmt.Fprint(tw, "flows\tbuffer\tΔ\twindow\tper-flow goodput\ttotal\tJain\tworst vs fair\t\n")
-	for _, c := range append(append([]FairCell{}, t.Same...), t.Mixed...) {
+	fmt.Fprint(tw, "flows\tRTT\tbuffer\tΔ\twindow\tper-flow goodput\ttotal\tJain\tworst vs fair\t\n")
+	for _, c := range cells {
 		g := make([]string, len(c.Goodputs))
 		var tot float64
 		for i, v := range c.Goodputs {
 			g[i] = fmt.Sprintf("%s %s", strings.ToUpper(c.CCs[i]), mbps(v))
 			tot += v
 		}
-		fmt.Fprintf(tw, "%d\t%g BDP\t%v\t%v–%v\t%s\t%s\t%.3f\t%+.0f%%\t\n", len(c.CCs), c.Buffer, c.Gap, c.Window[0], c.Window[1],
+		fmt.Fprintf(tw, "%d\t%v\t%g BDP\t%v\t%v–%v\t%s\t%s\t%.3f\t%+.0f%%\t\n", len(c.CCs), c.RTT, c.Buffer, c.Gap, c.Window[0], c.Window[1],
 			strings.Join(g, ", "), mbps(tot), c.Jain(), 100*c.Worst())
 	}
 	tw.Flush()
