@@ -129,11 +129,12 @@ const (
 	bbrLTQueueShift = 2
 
 	// Congestive-loss bound (not in Linux v1; see updateInflightHi).
-	bbrHiLossThresh      = 5                // congestive round: lost/(lost+delivered) >= 5/256 (~2%) ...
-	bbrHiQueueShift      = 2                // ... and its smallest RTT > min_rtt * (1 + 1/4)
-	bbrHiBeta            = bbrUnit * 7 / 10 // cut to 0.7 x in-flight
-	bbrHiMaxGrowthQueued = 16               // regrowth, packets per round, with a standing queue
-	bbrHiMaxGrowthFree   = 32               // ... and without
+	bbrHiLossThresh       = 5                // congestive round: lost/(lost+delivered) >= 5/256 (~2%) ...
+	bbrHiDrivenLossThresh = 2                // ... or >= 2/256 (~0.8%) in a round the cap set the rate ...
+	bbrHiQueueShift       = 2                // ... and its smallest RTT > min_rtt * (1 + 1/4)
+	bbrHiBeta             = bbrUnit * 7 / 10 // cut to 0.7 x in-flight
+	bbrHiMaxGrowthQueued  = 16               // regrowth, packets per round, with a standing queue
+	bbrHiMaxGrowthFree    = 32               // ... and without
 
 	// ACK aggregation allowance.
 	bbrExtraAckedGain           = bbrUnit    // gain on extra_acked added to cwnd
@@ -276,6 +277,8 @@ type BBR struct {
 	hiGrowth    int  // next per-round raise of inflightHi, packets
 	hiBinding   bool // the cap held cwnd below BBR's target this round
 	hiCutRecent bool // inflightHi was cut at the start of the current round
+	hiDriven    bool // the cap, not the model, set the rate on the last ACK
+	hiDrivenRnd bool // ... on some ACK of the current round
 
 	// Random-loss compensation (see updateLossComp).
 	lossComp      int           // smoothed random-loss fraction, 1/bbrLossScale
@@ -457,6 +460,11 @@ func (b *BBR) SendBufferExpand() int { return 3 }
 func (b *BBR) CongControl(c *tcp.CCState, rs *tcp.RateSample) {
 	b.updateModel(c, rs)
 	bw := b.bwEstimate()
+	b.hiDriven = false
+	if r := b.hiRate(c); r > bw {
+		bw = r // window-driven: see updateInflightHi
+		b.hiDriven, b.hiDrivenRnd = true, true
+	}
 	b.setPacingRate(c, b.lossCompensated(bw), b.pacingGain)
 	b.setCwnd(c, rs, rs.AckedSacked, bw, b.cwndGain)
 	b.publish(c)
@@ -1165,6 +1173,15 @@ func (b *BBR) trackRound(c *tcp.CCState, rs *tcp.RateSample) {
 	}
 }
 
+// hiRate is the rate the congestive-loss cap allows, inflightHi per sRTT,
+// or 0 where the cap does not apply (see updateInflightHi).
+func (b *BBR) hiRate(c *tcp.CCState) uint64 {
+	if b.inflightHi == 0 || b.mode != bbrProbeBW || b.ltUseBW || c.SRTT <= 0 {
+		return 0
+	}
+	return bbrMulDiv(uint64(b.inflightHi), uint64(time.Second), uint64(c.SRTT), false)
+}
+
 // updateInflightHi keeps inflightHi, a cap on cwnd after congestive loss.
 // Not in Linux's BBR v1; BBR v2's inflight_hi plays the same part.
 //
@@ -1189,33 +1206,58 @@ func (b *BBR) trackRound(c *tcp.CCState, rs *tcp.RateSample) {
 // overshoot does, and the faster regrowth in queue-free rounds gives that
 // back.
 //
+// Window-driven when the cap allows more than the model: equal growth
+// converges only if it reaches the rate. A flow that left STARTUP small
+// (a late-comer meets its predecessor's STARTUP overshoot, traced at about
+// 40% loss in its first rounds) is held by its own bandwidth estimate, not
+// by the cap, and that estimate grows only through 1.25 probes, in
+// proportion to the flow's size, while the cuts take 30% of it like every
+// other flow's (traced: 0.6 -> 7 Mbit/s in 27 s against a 23 Mbit/s
+// share). So once inflightHi per sRTT exceeds the bandwidth estimate, that
+// rate (hiRate) sets the pacing rate and cwnd target: the flow is AIMD
+// with BBR's model as a floor. The cap then grows while it holds cwnd (its
+// target is 2 × the rate × min_rtt, so while sRTT <= 2 × min_rtt) or while
+// the window was used; and since such a flow fills the queue itself, its
+// rounds are congestive from 0.8% loss (2% would let one flow sit out a
+// shared overflow while the other cuts, and two flows drifted apart). Not
+// while policed, in PROBE_RTT, or before the first cut.
+//
 // Measured in simulation (100 Mbit/s × 100 ms, 1-BDP buffer; 4 flows
 // started 0, 2 and 4 s apart; goodput 20-30 s after the last start; seeds
 // 1-24, 72 cells): cells with a flow more than 25% off its fair share
-// went from 31 to 20, more than 50% off from 20 to 8, and a flow under a
-// quarter of its share from 19 to 1. Single-flow goodput over seeds 1-5
-// moved by -0.6 Mbit/s at 5% random loss, -1.6 at 10% and -2.8 at 15%.
+// went from 33 (v1) to 20 with the cap and to 11 with the window-driven
+// mode (by gap 3/13/17 -> 0/13/7 -> 0/5/6), more than 50% off from 20 to 8
+// to 0, and a flow under a quarter of its share from 19 to 1 to 0. Two
+// flows: 2, 2 and 3 of 72 cells over ±25%. On a 10 ms path all 72 four-
+// flow cells are within ±13%. Single-flow goodput over seeds 1-5 (5-30
+// s), against v1: -1.0 Mbit/s at 1% random loss, -0.9 at 2%, -1.5 at 5%,
+// +1.9 at 10%, +3.6 at 15%; alone in a 1-BDP buffer at 1% loss (seed 1)
+// the median RTT is 108.6 ms against v1's 100.6.
 //
 // Why it is not in "bbr": short transfers pay for it. A STARTUP overshoot
 // is a congestive round too, and after that cut the cap regrows a few
 // packets a round. End to end (bench e2e, 6 s downloads at 100 Mbit/s ×
-// 100 ms), ustack's medians at 0.1/1/2/5% random loss were
-// 74.4/71.8/64.8/68.7 Mbit/s against the kernel BBR's 82.0/77.9/72.3/69.8
-// in the same run; without the cap ustack is at or above the kernel. The
-// simulator shows the same without any jitter (seeds 1-3, 6 s from the
-// start): 74.3 -> 65.3 Mbit/s at 1% loss, 72.5 -> 62.7 at 2%, none at 0%;
-// over 20 s, 86.8 -> 83.8 and 85.5 -> 82.7. With 2 ms of ACK jitter it
-// costs at 0% loss too (6 s: 80.0 -> 76.5).
+// 100 ms, before the window-driven mode), ustack's medians at 0.1/1/2/5%
+// random loss were 74.4/71.8/64.8/68.7 Mbit/s against the kernel BBR's
+// 82.0/77.9/72.3/69.8 in the same run; without the cap ustack is at or
+// above the kernel. The simulator shows the same without any jitter
+// (seeds 1-3, 6 s from the start): 74.3 -> 66.8 Mbit/s at 1% loss, 72.5
+// -> 65.0 at 2%, none at 0%; over 20 s, 86.8 -> 83.3 and 85.5 -> 82.2.
+// With 2 ms of ACK jitter it costs at 0% loss too (6 s: 80.0 -> 76.5).
 func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 	if !b.hiEnabled || !b.roundStart {
 		return
 	}
 	r := b.prevRound
 	queued := r.hasRTT && b.minRTT != bbrNoRTT && r.minRTT > b.minRTT+b.minRTT>>bbrHiQueueShift
+	thresh := uint64(bbrHiLossThresh)
+	if b.hiDrivenRnd {
+		thresh = bbrHiDrivenLossThresh
+	}
 	congestive := b.mode == bbrProbeBW && !b.ltUseBW && queued &&
-		r.lost > 0 && r.lost<<bbrScale >= bbrHiLossThresh*(r.lost+r.delivered)
+		r.lost > 0 && r.lost<<bbrScale >= thresh*(r.lost+r.delivered)
 	binding, recent := b.hiBinding, b.hiCutRecent
-	b.hiBinding, b.hiCutRecent = false, false
+	b.hiBinding, b.hiCutRecent, b.hiDrivenRnd = false, false, false
 	switch {
 	case congestive && !recent:
 		base := rs.PriorInFlight
@@ -1227,7 +1269,7 @@ func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 		b.hiCutRecent = true
 	case congestive:
 		// The losses of the round after a cut were sent before it.
-	case b.inflightHi > 0 && binding:
+	case b.inflightHi > 0 && (binding || b.hiDriven && c.CwndLimited):
 		b.inflightHi += b.hiGrowth * c.MSS
 		limit := bbrHiMaxGrowthQueued
 		if !queued {

@@ -894,3 +894,113 @@ func TestBBRInflightHi(t *testing.T) {
 		t.Errorf("bbr set a cap: %d", v1.inflightHi)
 	}
 }
+
+// TestBBRInflightHiDriven: when the cap allows more than BBR's model
+// (inflightHi per sRTT above the bandwidth estimate), the cap sets the
+// pacing rate and cwnd, grows only in rounds that used the window, and a
+// round with ≥ 0.8% loss and a standing queue is congestive (2% when the
+// model sets the rate).
+func TestBBRInflightHiDriven(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	const mss = 1000
+	setup := func(modelBW uint64) (*BBR, *tcp.CCState) {
+		b := NewBBRHi(1)
+		c := &tcp.CCState{MSS: mss, Cwnd: 60 * mss, SRTT: ms(150)}
+		b.Init(c)
+		b.minRTT = ms(100)
+		b.mode = bbrProbeBW
+		b.fullBWReached = true
+		b.cycleIdx, b.pacingGain, b.cwndGain = 2, bbrUnit, bbrCwndGain // a cruise phase
+		b.cycleStamp = c.Now
+		b.bw.reset(0, modelBW)
+		b.inflightHi, b.hiGrowth = 60*mss, 1
+		return b, c
+	}
+	// round runs one round of 10 ACKs of deliv and lost bytes each, the
+	// window used or not; the round is judged at the next one's first ACK.
+	round := func(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64, cwndLimited bool) {
+		t.Helper()
+		for ack := 0; ack < 10; ack++ {
+			c.Now = c.Now.Add(ms(10))
+			c.Delivered += deliv
+			c.Lost += lost
+			c.InFlight = 60 * mss
+			c.CwndLimited = cwndLimited
+			rs := tcp.RateSample{Delivered: int64(deliv), Interval: ms(100), RTT: rtt, AckedSacked: int(deliv),
+				PriorDelivered: b.nextRTTDelivered - 1, PriorInFlight: 60 * mss}
+			if ack == 0 {
+				rs.PriorDelivered = b.nextRTTDelivered
+			}
+			b.cycleStamp = c.Now // stay in the cruise phase
+			b.CongControl(c, &rs)
+		}
+	}
+
+	// Model 10 kB/s (10 packets/s × 1000 B); the cap, 60 packets per
+	// 150 ms, is 400 kB/s: the cap sets the rate.
+	b, c := setup(10e3)
+	round(b, c, ms(180), 1000, 0, true)
+	if !b.hiDriven {
+		t.Fatal("cap above the model, but the model sets the rate")
+	}
+	if want := bbrBWToPacingRate(c, 60*mss*1000/150, bbrUnit); c.PacingRate != want {
+		t.Errorf("pacing rate %d B/s, want the cap's %d", c.PacingRate, want)
+	}
+	if c.Cwnd != b.inflightHi {
+		t.Errorf("cwnd %d, want the cap %d", c.Cwnd, b.inflightHi)
+	}
+	// The cap grows while it holds cwnd below BBR's target for the cap's
+	// rate, 2 × rate × min_rtt, i.e. while sRTT ≤ 2 × min_rtt (here 150
+	// ms), whether or not the window was used.
+	before := b.inflightHi
+	round(b, c, ms(180), 1000, 0, false)
+	round(b, c, ms(180), 1000, 0, false)
+	if b.inflightHi <= before {
+		t.Fatalf("sRTT 150 ms: cap %d, no growth", b.inflightHi)
+	}
+	// Beyond that (sRTT 250 ms: the target, not the cap, holds cwnd) it
+	// grows only in rounds that used the window.
+	c.SRTT = ms(250)
+	round(b, c, ms(180), 1000, 0, false)
+	before = b.inflightHi
+	round(b, c, ms(180), 1000, 0, false)
+	round(b, c, ms(180), 1000, 0, false)
+	if !b.hiDriven || b.inflightHi != before {
+		t.Fatalf("sRTT 250 ms, window not used: cap %d -> %d (cap-driven %v)", before, b.inflightHi, b.hiDriven)
+	}
+	round(b, c, ms(180), 1000, 0, true)
+	round(b, c, ms(180), 1000, 0, true)
+	if b.inflightHi <= before {
+		t.Fatalf("sRTT 250 ms, window used: cap %d, no growth", b.inflightHi)
+	}
+	c.SRTT = ms(150)
+	// 1% loss with a queue: congestive while the cap sets the rate.
+	grown := b.inflightHi
+	round(b, c, ms(180), 990, 10, true)
+	round(b, c, ms(180), 1000, 0, true)
+	if want := min(60*mss, grown) * bbrHiBeta >> bbrScale; b.inflightHi != want {
+		t.Errorf("1%% loss, cap-driven: cap %d, want 0.7 × min(in flight, cap) = %d", b.inflightHi, want)
+	}
+
+	// Model 4 MB/s: the model sets the rate, and 1% loss is not congestive.
+	b, c = setup(4e6)
+	b.inflightHi = 300 * mss
+	round(b, c, ms(180), 1000, 0, true)
+	if b.hiDriven {
+		t.Fatal("model above the cap, but the cap sets the rate")
+	}
+	before = b.inflightHi
+	round(b, c, ms(180), 990, 10, true)
+	round(b, c, ms(180), 1000, 0, true)
+	if b.inflightHi < before {
+		t.Errorf("1%% loss, model-driven: cap cut %d -> %d", before, b.inflightHi)
+	}
+
+	// Plain "bbr" has no cap, so nothing drives it but the model.
+	v1 := NewBBR(1)
+	cv := &tcp.CCState{MSS: mss, Cwnd: 60 * mss, SRTT: ms(150)}
+	v1.Init(cv)
+	if v1.hiRate(cv) != 0 {
+		t.Errorf("bbr: cap rate %d", v1.hiRate(cv))
+	}
+}

@@ -100,17 +100,18 @@ func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); retur
 // where a 1.25 probe delivers no more than before, so every flow keeps
 // whatever share it had when its STARTUP ended.
 //
-// "bbr-hi" (the congestive-loss cap, cc/bbr.go updateInflightHi), seeds
-// 1-6 (a single seed says little: which flow ends where depends on how
-// each STARTUP met the others), asserted:
-//   - 2 flows, any gap: within ±25% (seeds 1-24: 70 of 72 cells, worst 28%).
-//   - 4 flows started together: within ±25% (seeds 1-24: 24 of 24).
-//   - 4 flows started 4 s apart: every flow gets at least half its share
-//     (seeds 1-24: 17 of 24 within ±25%, none beyond ±50%).
-//   - 4 flows started 2 s apart: every flow gets at least a sixth of its
-//     share (seeds 1-24: 11 of 24 within ±25%, 8 beyond ±50%, 1 flow under
-//     a quarter; the last flow, which met its predecessor's STARTUP, is the
-//     small one).
+// "bbr-hi" (the congestive-loss cap, window-driven while it allows more
+// than the model; cc/bbr.go updateInflightHi), seeds 1-6 (a single seed
+// says little: which flow ends where depends on how each STARTUP met the
+// others), asserted:
+//   - 2 flows, any gap, and 4 flows started together: within ±30% (seeds
+//     1-24: 2 flows 69 of 72 cells within ±25%, worst 27%; 4 together 24
+//     of 24, worst 16%). The flows' AIMD sawtooth moves a 10 s window's
+//     shares by up to about a quarter.
+//   - 4 flows started 2 or 4 s apart: within ±50% (seeds 1-24: 19 and 18
+//     of 24 within ±25%, worst 33% and 44%; before the window-driven
+//     mode, 11 and 17 of 24, with 8 cells beyond ±50% and a flow at under
+//     a quarter of its share).
 func TestBBRFairness(t *testing.T) {
 	window := 10 * time.Second
 	cell := func(seed uint64, cc string, n int, gap time.Duration) (c FairCell, fair, minShare float64) {
@@ -154,13 +155,13 @@ func TestBBRFairness(t *testing.T) {
 		for _, n := range []int{2, 4} {
 			for _, gap := range gaps {
 				c, _, minShare := cell(seed, "bbr-hi", n, gap)
-				switch {
-				case (n == 2 || gap == 0) && c.Worst() > 0.25:
-					t.Errorf("bbr-hi seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share", seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst())
-				case n == 4 && gap == 4*time.Second && minShare < 0.5:
-					t.Errorf("bbr-hi seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
-				case n == 4 && minShare < 1.0/6:
-					t.Errorf("bbr-hi seed %d: 4 flows Δ%v: %.1f Mbit/s, a flow starved at %.2f of its share", seed, gap, scale(c.Goodputs, 1e-6), minShare)
+				bound := 0.5
+				if n == 2 || gap == 0 {
+					bound = 0.3
+				}
+				if c.Worst() > bound {
+					t.Errorf("bbr-hi seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share (bound %.0f%%; smallest %.2f of a share)",
+						seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst(), 100*bound, minShare)
 				}
 			}
 		}
@@ -188,10 +189,10 @@ func TestBBRFairness(t *testing.T) {
 //     fair share (seeds 1-24: "bbr-hi" 72 of 72 cells, worst 13%; "bbr"
 //     70 of 72, worst 35%).
 //   - 100 ms RTT, 120 s after the last start, "bbr-hi", 2 s apart, seeds
-//     1-6: each flow within ±30% (seeds 1-24: 23 of 24 within ±25%, worst
-//     29%; at 20 s, 11 of 24). The flows do not settle closer than this:
-//     at 180 s the 24 seeds are 1-25% off, the spread of a 10 s window
-//     on a path where each flow's share moves with its probes and cuts.
+//     1-6: each flow within ±30% (seeds 1-24: 24 of 24 within ±25%, worst
+//     20%; at 20 s, 19 of 24). It is a band, not a limit: at 60, 120 and
+//     180 s, 20, 24 and 21 of 24 (worst 54%, 20%, 48%), the spread of a
+//     10 s window while each flow's share moves with its probes and cuts.
 //     "bbr" is printed, not asserted: 18 of 24 within ±25% at 120 s and
 //     at 180 s, worst 56%.
 func TestBBRConvergence(t *testing.T) {
