@@ -746,10 +746,17 @@ func (b *BBR) advanceCyclePhase(c *tcp.CCState) {
 	b.cycleStamp = c.Now
 	if b.cycleIdx == bbrLossProbeEnd {
 		// The ACKs of the 1.25 probe have arrived: did it queue?
-		b.lcProbeQueued = b.minRTT != bbrNoRTT &&
-			b.lcProbeMaxRTT > b.minRTT+b.minRTT>>bbrLossProbeShift
+		b.lcProbeQueued = b.queuedOver(b.lcProbeMaxRTT, bbrLossProbeShift)
 		b.lcProbeMaxRTT = 0
 	}
+}
+
+// queuedOver reports whether an RTT sample exceeds min_rtt by more than
+// min_rtt>>shift: a standing queue of at least that much. False before the
+// first min_rtt sample. The policer, loss-compensation and congestive-loss
+// tests below each use it with their own shift.
+func (b *BBR) queuedOver(rtt time.Duration, shift uint) bool {
+	return b.minRTT != bbrNoRTT && rtt > b.minRTT+b.minRTT>>shift
 }
 
 // updateCyclePhase does gain cycling to converge on a fair share of bw.
@@ -877,7 +884,7 @@ func (b *BBR) ltBWSampling(c *tcp.CCState, losses int, appLimited bool, rtt time
 	// A policer drops without queueing. Losses that came with a standing
 	// queue all through the interval are a shared bottleneck overflowing
 	// (several flows, or a late-comer's STARTUP): not a policer.
-	if b.minRTT != bbrNoRTT && b.ltMinRTT > b.minRTT+b.minRTT>>bbrLTQueueShift {
+	if b.queuedOver(b.ltMinRTT, bbrLTQueueShift) {
 		b.resetLTBWSampling(c)
 		return
 	}
@@ -1115,7 +1122,7 @@ func (b *BBR) updateLossComp(c *tcp.CCState, rs *tcp.RateSample) {
 		r := b.prevRound
 		var frac int
 		if r.hasRTT && b.minRTT != bbrNoRTT && r.lost > 0 &&
-			r.minRTT <= b.minRTT+b.minRTT>>bbrLossQueueShift {
+			!b.queuedOver(r.minRTT, bbrLossQueueShift) {
 			frac = int(bbrMulDiv(r.lost, bbrLossScale, r.lost+r.delivered, false))
 		}
 		b.lossComp += (frac - b.lossComp) >> bbrLossEWMAShift
@@ -1249,7 +1256,7 @@ func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 		return
 	}
 	r := b.prevRound
-	queued := r.hasRTT && b.minRTT != bbrNoRTT && r.minRTT > b.minRTT+b.minRTT>>bbrHiQueueShift
+	queued := r.hasRTT && b.queuedOver(r.minRTT, bbrHiQueueShift)
 	thresh := uint64(bbrHiLossThresh)
 	if b.hiDrivenRnd {
 		thresh = bbrHiDrivenLossThresh

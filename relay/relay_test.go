@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ustack/ustack/internal/conntest"
 )
 
 var lo = netip.MustParseAddr("127.0.0.1")
@@ -99,23 +101,6 @@ func dial(t *testing.T, r *Relay, fe, i int) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// roundTrip writes data, half-closes and returns everything read back.
-func roundTrip(c *net.TCPConn, data []byte) ([]byte, error) {
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		if err == nil {
-			err = c.CloseWrite()
-		}
-		errc <- err
-	}()
-	got, err := io.ReadAll(c)
-	if werr := <-errc; err == nil {
-		err = werr
-	}
-	return got, err
-}
-
 func random(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -137,7 +122,7 @@ func TestEcho(t *testing.T) {
 	be := server(t, echo)
 	r, _ := start(t, Config{Frontends: []Frontend{one(port(be))}})
 	data := random(1 << 20)
-	got, err := roundTrip(dial(t, r, 0, 0), data)
+	got, err := conntest.RoundTrip(dial(t, r, 0, 0), data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +345,7 @@ func TestDeadBackend(t *testing.T) {
 		t.Errorf("log:\n%s", logs)
 	}
 	// Other sessions and frontends are unaffected.
-	got, err := roundTrip(dial(t, r, 1, 0), []byte("still here"))
+	got, err := conntest.RoundTrip(dial(t, r, 1, 0), []byte("still here"))
 	if err != nil || string(got) != "still here" {
 		t.Errorf("live frontend: %q, %v", got, err)
 	}
@@ -386,7 +371,7 @@ func TestHalfClose(t *testing.T) {
 		fmt.Fprintf(c, "got %d", n)
 	})
 	r, _ := start(t, Config{Frontends: []Frontend{one(port(be))}})
-	got, err := roundTrip(dial(t, r, 0, 0), random(100000))
+	got, err := conntest.RoundTrip(dial(t, r, 0, 0), random(100000))
 	if err != nil || string(got) != "got 100000" {
 		t.Fatalf("half-close: %q, %v", got, err)
 	}
@@ -501,7 +486,7 @@ func TestManyParallel(t *testing.T) {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))
 			data := random(64<<10 + i)
-			got, err := roundTrip(c.(*net.TCPConn), data)
+			got, err := conntest.RoundTrip(c.(*net.TCPConn), data)
 			if err != nil || !bytes.Equal(got, data) {
 				errs <- fmt.Errorf("conn %d: %d bytes back, %v", i, len(got), err)
 			}
@@ -548,7 +533,7 @@ func TestAcceptErrorsDoNotKillPort(t *testing.T) {
 			return &flakyListener{Listener: ln, fails: 4}, err
 		},
 	})
-	got, err := roundTrip(dial(t, r, 0, 0), []byte("ping"))
+	got, err := conntest.RoundTrip(dial(t, r, 0, 0), []byte("ping"))
 	if err != nil || string(got) != "ping" {
 		t.Fatalf("after accept errors: %q, %v", got, err)
 	}

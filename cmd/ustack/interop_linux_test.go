@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ustack/ustack/internal/conntest"
 	"github.com/ustack/ustack/internal/netnstest"
 	"github.com/ustack/ustack/ip"
 	"github.com/ustack/ustack/link"
@@ -181,7 +182,7 @@ func echoOnce(addr string, size int) error {
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	data := make([]byte, size)
 	rand.Read(data)
-	got, err := roundTrip(conn.(*net.TCPConn), data)
+	got, err := conntest.RoundTrip(conn.(*net.TCPConn), data)
 	if err != nil {
 		return err
 	}
@@ -189,22 +190,6 @@ func echoOnce(addr string, size int) error {
 		return fmt.Errorf("%d bytes back, want %d identical", len(got), len(data))
 	}
 	return nil
-}
-
-func roundTrip(c *net.TCPConn, data []byte) ([]byte, error) {
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		if err == nil {
-			err = c.CloseWrite()
-		}
-		errc <- err
-	}()
-	got, err := io.ReadAll(c)
-	if werr := <-errc; err == nil {
-		err = werr
-	}
-	return got, err
 }
 
 // checkProxy connects from c to addr and checks the PROXY header the
