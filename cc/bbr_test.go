@@ -780,6 +780,30 @@ func TestBBRPolicerNeedsNoQueue(t *testing.T) {
 	}
 }
 
+// bbrTestRound drives b through one packet-timed round: 10 ACKs 10 ms
+// apart, each delivering deliv bytes and marking lost bytes lost, with
+// inflight bytes in flight. Only the round's first ACK acks data sent after
+// the previous round began, so a round is judged at the first ACK of the
+// next one. perACK, if set, runs before each ACK reaches b.
+func bbrTestRound(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64, inflight int, perACK func()) {
+	const gap = 10 * time.Millisecond
+	for ack := 0; ack < 10; ack++ {
+		c.Now = c.Now.Add(gap)
+		c.Delivered += deliv
+		c.Lost += lost
+		c.InFlight = inflight
+		rs := tcp.RateSample{Delivered: int64(deliv), Interval: 10 * gap, RTT: rtt, AckedSacked: int(deliv),
+			PriorDelivered: b.nextRTTDelivered - 1, PriorInFlight: inflight}
+		if ack == 0 {
+			rs.PriorDelivered = b.nextRTTDelivered
+		}
+		if perACK != nil {
+			perACK()
+		}
+		b.CongControl(c, &rs)
+	}
+}
+
 // TestBBRInflightHi drives the congestive-loss bound round by round: a
 // round with ≥ 2% loss and a standing queue cuts the cap to 0.7 × in
 // flight, the next round cannot cut again, a round without a queue or
@@ -796,25 +820,9 @@ func TestBBRInflightHi(t *testing.T) {
 	b.mode = bbrProbeBW
 	b.fullBWReached = true
 	b.bw.reset(0, 4e6) // 4 MB/s: BBR's own target is far above the caps below
-	// roundOf runs one round of 10 ACKs with the given RTT and per-ACK
-	// delivered and lost bytes, with 300 packets in flight. A round is
-	// judged at the first ACK of the next one.
+	// roundOf runs one round with 300 packets in flight.
 	roundOf := func(b *BBR, rtt time.Duration, deliv, lost uint64) {
-		t.Helper()
-		for ack := 0; ack < 10; ack++ {
-			c.Now = c.Now.Add(ms(10))
-			c.Delivered += deliv
-			c.Lost += lost
-			c.InFlight = 300 * mss
-			// Only the round's first ACK acks data sent after the
-			// previous round began.
-			rs := tcp.RateSample{Delivered: int64(deliv), Interval: ms(100), RTT: rtt, AckedSacked: int(deliv),
-				PriorDelivered: b.nextRTTDelivered - 1, PriorInFlight: 300 * mss}
-			if ack == 0 {
-				rs.PriorDelivered = b.nextRTTDelivered
-			}
-			b.CongControl(&c, &rs)
-		}
+		bbrTestRound(b, &c, rtt, deliv, lost, 300*mss, nil)
 	}
 	round := func(rtt time.Duration, deliv, lost uint64) { t.Helper(); roundOf(b, rtt, deliv, lost) }
 	hi := func() int { return b.inflightHi / mss }
@@ -916,24 +924,11 @@ func TestBBRInflightHiDriven(t *testing.T) {
 		b.inflightHi, b.hiGrowth = 60*mss, 1
 		return b, c
 	}
-	// round runs one round of 10 ACKs of deliv and lost bytes each, the
-	// window used or not; the round is judged at the next one's first ACK.
+	// round runs one round with 60 packets in flight, the window used or
+	// not, staying in the cruise phase.
 	round := func(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64, cwndLimited bool) {
-		t.Helper()
-		for ack := 0; ack < 10; ack++ {
-			c.Now = c.Now.Add(ms(10))
-			c.Delivered += deliv
-			c.Lost += lost
-			c.InFlight = 60 * mss
-			c.CwndLimited = cwndLimited
-			rs := tcp.RateSample{Delivered: int64(deliv), Interval: ms(100), RTT: rtt, AckedSacked: int(deliv),
-				PriorDelivered: b.nextRTTDelivered - 1, PriorInFlight: 60 * mss}
-			if ack == 0 {
-				rs.PriorDelivered = b.nextRTTDelivered
-			}
-			b.cycleStamp = c.Now // stay in the cruise phase
-			b.CongControl(c, &rs)
-		}
+		c.CwndLimited = cwndLimited
+		bbrTestRound(b, c, rtt, deliv, lost, 60*mss, func() { b.cycleStamp = c.Now })
 	}
 
 	// Model 10 kB/s (10 packets/s × 1000 B); the cap, 60 packets per

@@ -224,10 +224,7 @@ func TestBBRConvergence(t *testing.T) {
 		name := fmt.Sprintf("%s/rtt=%v/after=%v/gap=%v/seed=%d", j.cc, j.rtt, j.after, j.gap, j.seed)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p := Path100M
-			p.RTT = j.rtt
-			p.Buffer = p.BDP()
-			c, err := RunFairPath(j.seed, p, repeat(j.cc, 4), j.gap, j.after, window)
+			c, err := RunConverge(j.seed, j.cc, j.rtt, j.gap, j.after, window)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -288,14 +288,14 @@ var ConvergeCells = []struct {
 	{10 * time.Millisecond, 20 * time.Second},
 }
 
-// RunConverge runs one convergence cell: four flows of cc started 2 s
+// RunConverge runs one convergence cell: four flows of cc started gap
 // apart on 100 Mbit/s with the given base RTT and a 1-BDP buffer,
 // measured over the window that begins after the last start.
-func RunConverge(seed uint64, cc string, rtt, after, window time.Duration) (FairCell, error) {
+func RunConverge(seed uint64, cc string, rtt, gap, after, window time.Duration) (FairCell, error) {
 	p := Path100M
 	p.RTT = rtt
 	p.Buffer = p.BDP()
-	return RunFairPath(seed, p, repeat(cc, 4), 2*time.Second, after, window)
+	return RunFairPath(seed, p, repeat(cc, 4), gap, after, window)
 }
 
 // FairTable is the fairness table.
@@ -339,7 +339,7 @@ func RunFairTable(o BenchOptions) (*FairTable, error) {
 	}
 	for _, cc := range []string{"bbr", "bbr-hi"} {
 		for _, cv := range ConvergeCells {
-			c, err := RunConverge(o.Seed, cc, cv.RTT, cv.After, window)
+			c, err := RunConverge(o.Seed, cc, cv.RTT, 2*time.Second, cv.After, window)
 			if err != nil {
 				return nil, err
 			}
