@@ -805,10 +805,12 @@ func bbrTestRound(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64,
 }
 
 // TestBBRInflightHi drives the congestive-loss bound round by round: a
-// round with ≥ 2% loss and a standing queue cuts the cap to 0.7 × in
-// flight, the next round cannot cut again, a round without a queue or
-// with little loss does not cut, the cap regrows 1, 2, 4... packets per
-// round while it holds cwnd down (up to 16 with a queue, 32 without), and
+// first round with ≥ 2% loss and a standing queue sets the cap to 0.7 ×
+// in flight (at least BBR's BDP), the next round cannot cut again, once
+// capped any loss with a queue cuts, a round without a queue does not,
+// the queue is measured from the connection's 300 s minimum RTT where
+// BBR's own min_rtt is higher, the cap regrows 1, 2, 4... packets per
+// round while it holds cwnd down (up to 16 with a queue, 8 without), and
 // an undo lifts it.
 func TestBBRInflightHi(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -819,15 +821,21 @@ func TestBBRInflightHi(t *testing.T) {
 	b.minRTT = ms(100)
 	b.mode = bbrProbeBW
 	b.fullBWReached = true
-	b.bw.reset(0, 4e6) // 4 MB/s: BBR's own target is far above the caps below
-	// roundOf runs one round with 300 packets in flight.
+	// roundOf runs one round with 300 packets in flight, holding the
+	// model at 2 MB/s: a BDP of 200 packets, BBR's own target 400 and more.
 	roundOf := func(b *BBR, rtt time.Duration, deliv, lost uint64) {
-		bbrTestRound(b, &c, rtt, deliv, lost, 300*mss, nil)
+		bbrTestRound(b, &c, rtt, deliv, lost, 300*mss, func() { b.bw.reset(b.rttCnt, 2e6) })
 	}
 	round := func(rtt time.Duration, deliv, lost uint64) { t.Helper(); roundOf(b, rtt, deliv, lost) }
 	hi := func() int { return b.inflightHi / mss }
 
-	round(ms(180), 9000, 1000) // round 1: 10% loss, a full queue
+	// Before any cap, 1% loss with a queue is not congestive.
+	round(ms(180), 9900, 100)
+	round(ms(180), 9900, 100)
+	if hi() != 0 {
+		t.Fatalf("cap %d after 1%% loss; the first cut needs 2%%", hi())
+	}
+	round(ms(180), 9000, 1000) // 10% loss, a full queue
 	if hi() != 0 {
 		t.Fatalf("cap %d during the first round; it is judged when the next begins", hi())
 	}
@@ -847,7 +855,7 @@ func TestBBRInflightHi(t *testing.T) {
 			t.Fatalf("growth round %d with a queue: cap %d, want %d", i, hi(), cut)
 		}
 	}
-	// Queue-free rounds: the step may double to 32.
+	// Queue-free rounds: the step is held to 8.
 	for range 3 {
 		round(ms(101), 10000, 0)
 	}
@@ -855,33 +863,38 @@ func TestBBRInflightHi(t *testing.T) {
 		t.Fatalf("queue-free growth step %d, want %d", b.hiGrowth, bbrHiMaxGrowthFree)
 	}
 	// Persistent congestion: a cut every other round, since the losses
-	// of the round after a cut were sent before it.
-	round(ms(180), 9000, 1000)
-	round(ms(180), 9000, 1000)
-	first := 300 * bbrHiBeta >> bbrScale // in flight (300) is below the grown cap
-	if hi() != first {
-		t.Fatalf("congestive again: cap %d, want %d", hi(), first)
+	// of the round after a cut were sent before it. Once capped, 0.5%
+	// loss with a queue is congestive, and later cuts have no BDP floor.
+	round(ms(180), 9950, 50)
+	grown := b.inflightHi // the cap as that round ran
+	round(ms(180), 9950, 50)
+	first := min(300*mss, grown) * bbrHiBeta >> bbrScale
+	if b.inflightHi != first {
+		t.Fatalf("0.5%% loss with a queue, capped: cap %d B, want 0.7 × min(300 packets, %d B) = %d B", b.inflightHi, grown, first)
 	}
 	round(ms(180), 9000, 1000)
-	if hi() != first {
-		t.Fatalf("round after a cut: cap %d, want %d (no second cut, no growth)", hi(), first)
+	if b.inflightHi != first {
+		t.Fatalf("round after a cut: cap %d B, want %d B (no second cut, no growth)", b.inflightHi, first)
 	}
 	round(ms(180), 9000, 1000)
-	if want := first * bbrHiBeta >> bbrScale; hi() != want {
-		t.Fatalf("two rounds after a cut: cap %d, want 0.7 × %d = %d", hi(), first, want)
+	if want := first * bbrHiBeta >> bbrScale; b.inflightHi != want {
+		t.Fatalf("two rounds after a cut: cap %d B, want 0.7 × %d B = %d B", b.inflightHi, first, want)
 	}
-	// Loss without a queue (random loss, a policer) and 0.5% loss with a
-	// queue are not congestive.
-	for _, tc := range []struct {
-		rtt         time.Duration
-		deliv, lost uint64
-	}{{ms(101), 9000, 1000}, {ms(180), 9950, 50}} {
-		before := hi()
-		round(tc.rtt, tc.deliv, tc.lost)
-		round(tc.rtt, tc.deliv, tc.lost)
-		if hi() < before {
-			t.Fatalf("RTT %v, loss %d/%d: cap cut %d -> %d", tc.rtt, tc.lost, tc.lost+tc.deliv, before, hi())
-		}
+	// Loss without a queue (random loss, a policer) is not congestive.
+	before := hi()
+	round(ms(101), 9000, 1000)
+	round(ms(101), 9000, 1000)
+	if hi() < before {
+		t.Fatalf("10%% loss without a queue: cap cut %d -> %d", before, hi())
+	}
+	// BBR's min_rtt, refreshed in a PROBE_RTT that did not empty a shared
+	// queue, is 160 ms; the connection has seen 100. A round at 180 ms is
+	// queued against the latter (180 < 1.25 × 160).
+	b.minRTT, c.MinRTT = ms(160), ms(100)
+	round(ms(180), 9950, 50)
+	round(ms(180), 9950, 50)
+	if hi() >= before {
+		t.Fatalf("loss at 180 ms against a 100 ms path minimum: cap %d, not cut", hi())
 	}
 	b.UndoCwnd(&c)
 	if hi() != 0 {
@@ -889,6 +902,19 @@ func TestBBRInflightHi(t *testing.T) {
 	}
 	if b.Name() != "bbr-hi" {
 		t.Errorf("Name() = %q", b.Name())
+	}
+
+	// The first cut, which follows a STARTUP overshoot, leaves at least
+	// BBR's BDP: with a 4 MB/s model (400 packets), 0.7 × 300 in flight
+	// is not enough.
+	f := NewBBRHi(1)
+	f.Init(&c)
+	f.minRTT, f.mode, f.fullBWReached = ms(100), bbrProbeBW, true
+	for range 2 {
+		bbrTestRound(f, &c, ms(180), 9000, 1000, 300*mss, func() { f.bw.reset(f.rttCnt, 4e6) })
+	}
+	if want := f.bdp(&c, 4e6, bbrUnit); f.inflightHi != want {
+		t.Errorf("first cut with a 400-packet BDP: cap %d B, want %d B", f.inflightHi, want)
 	}
 
 	// Plain "bbr" (Linux's v1 rules) never caps.
@@ -977,18 +1003,12 @@ func TestBBRInflightHiDriven(t *testing.T) {
 		t.Errorf("1%% loss, cap-driven: cap %d, want 0.7 × min(in flight, cap) = %d", b.inflightHi, want)
 	}
 
-	// Model 4 MB/s: the model sets the rate, and 1% loss is not congestive.
+	// Model 4 MB/s: the model sets the rate.
 	b, c = setup(4e6)
 	b.inflightHi = 300 * mss
 	round(b, c, ms(180), 1000, 0, true)
 	if b.hiDriven {
 		t.Fatal("model above the cap, but the cap sets the rate")
-	}
-	before = b.inflightHi
-	round(b, c, ms(180), 990, 10, true)
-	round(b, c, ms(180), 1000, 0, true)
-	if b.inflightHi < before {
-		t.Errorf("1%% loss, model-driven: cap cut %d -> %d", before, b.inflightHi)
 	}
 
 	// Plain "bbr" has no cap, so nothing drives it but the model.

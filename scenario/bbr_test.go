@@ -103,15 +103,11 @@ func (w *testWriter) Write(p []byte) (int, error) { *w = append(*w, p...); retur
 // "bbr-hi" (the congestive-loss cap, window-driven while it allows more
 // than the model; cc/bbr.go updateInflightHi), seeds 1-6 (a single seed
 // says little: which flow ends where depends on how each STARTUP met the
-// others), asserted:
-//   - 2 flows, any gap, and 4 flows started together: within ±30% (seeds
-//     1-24: 2 flows 69 of 72 cells within ±25%, worst 27%; 4 together 24
-//     of 24, worst 16%). The flows' AIMD sawtooth moves a 10 s window's
-//     shares by up to about a quarter.
-//   - 4 flows started 2 or 4 s apart: within ±50% (seeds 1-24: 19 and 18
-//     of 24 within ±25%, worst 33% and 44%; before the window-driven
-//     mode, 11 and 17 of 24, with 8 cells beyond ±50% and a flow at under
-//     a quarter of its share).
+// others), asserted: 2 and 4 flows started 0, 2 and 4 s apart, each flow
+// within ±25% of a fair share, the target (worst of these 36
+// cells 17%). Over seeds 1-72, four flows: 72, 71 and 71 of 72 within
+// ±25% at gaps 0, 2 and 4 s (worst 18%, 26%, 33%); two flows, seeds
+// 1-24: 72 of 72 (worst 20%).
 func TestBBRFairness(t *testing.T) {
 	window := 10 * time.Second
 	cell := func(seed uint64, cc string, n int, gap time.Duration) (c FairCell, fair, minShare float64) {
@@ -155,13 +151,9 @@ func TestBBRFairness(t *testing.T) {
 		for _, n := range []int{2, 4} {
 			for _, gap := range gaps {
 				c, _, minShare := cell(seed, "bbr-hi", n, gap)
-				bound := 0.5
-				if n == 2 || gap == 0 {
-					bound = 0.3
-				}
-				if c.Worst() > bound {
-					t.Errorf("bbr-hi seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share (bound %.0f%%; smallest %.2f of a share)",
-						seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst(), 100*bound, minShare)
+				if c.Worst() > 0.25 {
+					t.Errorf("bbr-hi seed %d: %d flows Δ%v: %.1f Mbit/s, a flow %.0f%% off the fair share (smallest %.2f of a share)",
+						seed, n, gap, scale(c.Goodputs, 1e-6), 100*c.Worst(), minShare)
 				}
 			}
 		}
@@ -186,15 +178,12 @@ func TestBBRFairness(t *testing.T) {
 // Asserted over a 10 s window:
 //   - 10 ms RTT, 20 s after the last start, "bbr" and "bbr-hi", flows
 //     started 0, 2 and 4 s apart, seeds 1-3: each flow within ±25% of a
-//     fair share (seeds 1-24: "bbr-hi" 72 of 72 cells, worst 13%; "bbr"
+//     fair share (seeds 1-24: "bbr-hi" 72 of 72 cells, worst 12%; "bbr"
 //     70 of 72, worst 35%).
 //   - 100 ms RTT, 120 s after the last start, "bbr-hi", 2 s apart, seeds
-//     1-6: each flow within ±30% (seeds 1-24: 24 of 24 within ±25%, worst
-//     20%; at 20 s, 19 of 24). It is a band, not a limit: at 60, 120 and
-//     180 s, 20, 24 and 21 of 24 (worst 54%, 20%, 48%), the spread of a
-//     10 s window while each flow's share moves with its probes and cuts.
-//     "bbr" is printed, not asserted: 18 of 24 within ±25% at 120 s and
-//     at 180 s, worst 56%.
+//     1-6: each flow within ±25% (seeds 1-12: 12 of 12, worst 21%): it
+//     stays converged. "bbr" is printed, not asserted: 18 of 24 within
+//     ±25% at 120 s and at 180 s, worst 56%.
 func TestBBRConvergence(t *testing.T) {
 	window := 10 * time.Second
 	type job struct {
@@ -217,7 +206,7 @@ func TestBBRConvergence(t *testing.T) {
 		seeds = 2
 	}
 	for seed := uint64(1); seed <= seeds; seed++ {
-		jobs = append(jobs, job{seed, "bbr-hi", 100 * time.Millisecond, 120 * time.Second, 2 * time.Second, 0.30})
+		jobs = append(jobs, job{seed, "bbr-hi", 100 * time.Millisecond, 120 * time.Second, 2 * time.Second, 0.25})
 	}
 	jobs = append(jobs, job{benchSeed, "bbr", 100 * time.Millisecond, 120 * time.Second, 2 * time.Second, 0})
 	for _, j := range jobs {
