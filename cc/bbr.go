@@ -204,6 +204,16 @@ type bbrRound struct {
 	lost, delivered uint64        // bytes marked lost and delivered in the round
 	minRTT          time.Duration // smallest RTT sample in the round
 	hasRTT          bool          // minRTT is valid
+	dur             time.Duration // from the round's start to the next's
+}
+
+// pipe is what the round delivered per rtt (its delivery rate × rtt),
+// in bytes; 0 for a round without a length.
+func (r bbrRound) pipe(rtt time.Duration) int {
+	if r.dur <= 0 || rtt <= 0 || rtt == bbrNoRTT {
+		return 0
+	}
+	return bbrClampInt(bbrMulDiv(r.delivered, uint64(rtt), uint64(r.dur), false))
 }
 
 // BBR is BBR v1 congestion control for one connection. Create it with NewBBR
@@ -267,6 +277,7 @@ type BBR struct {
 	roundLastLost  uint64        // c.Lost at the start of the current round
 	roundLastDeliv uint64        // c.Delivered at the start of the current round
 	roundMinRTT    time.Duration // smallest RTT sample in the current round
+	roundStamp     clock.Time    // when the current round started
 	roundHasRTT    bool          // roundMinRTT is valid
 	prevRound      bbrRound      // the round that ended at the last round start
 
@@ -1168,7 +1179,9 @@ func (b *BBR) trackRound(c *tcp.CCState, rs *tcp.RateSample) {
 			delivered: c.Delivered - b.roundLastDeliv,
 			minRTT:    b.roundMinRTT,
 			hasRTT:    b.roundHasRTT,
+			dur:       c.Now.Sub(b.roundStamp),
 		}
+		b.roundStamp = c.Now
 		b.roundLastLost, b.roundLastDeliv = c.Lost, c.Delivered
 		b.roundHasRTT = false
 	}
@@ -1201,9 +1214,10 @@ func (b *BBR) hiRate(c *tcp.CCState) uint64 {
 // What: in PROBE_BW (not while policed), a round whose every RTT sample
 // saw a standing queue (a quarter of the base RTT above it) and that lost
 // at least 2%, or any packet once a cap is set, is congestive. The cap
-// becomes 0.7 × what was in flight (or 0.7 × the cap, if lower), once per
-// two rounds, since the losses of the round after a cut left before it.
-// The first cut leaves at least BBR's BDP. While the cap holds cwnd below
+// becomes 0.7 × what was in flight (or 0.7 × the cap, if lower), but no
+// less than the round's delivery rate × the base RTT, once per two
+// rounds, since the losses of the round after a cut left before it.
+// While the cap holds cwnd below
 // BBR's own target it grows each round by 1, 2, 4... packets, doubling up
 // to 16 packets a round, and to 8 in rounds without a standing queue.
 // Equal absolute growth and proportional cuts are what make AIMD flows
@@ -1240,34 +1254,43 @@ func (b *BBR) hiRate(c *tcp.CCState) uint64 {
 //     round without a queue, for a flow that shares the bottleneck, is
 //     mostly one where the others are in PROBE_RTT or have just cut, and
 //     a flow that grew fast there kept twice its share for seconds.
-//   - The BDP floor under the first cut, which follows a STARTUP
-//     overshoot, keeps short transfers from paying for it: 6 s from the
-//     start at 1 / 2 / 5% random loss (seeds 1-3), 74.4 / 72.5 / 64.7
-//     Mbit/s against v1's 74.3 / 72.5 / 64.9 (66.8 / 65.0 / 57.9 without
-//     it). A floor under every cut makes 30 s transfers v1's too but lets
-//     a late-comer keep its STARTUP estimate (four flows: 11 of 216 cells
-//     over ±25%, worst 56%).
+//   - A cut takes away no more than the queue: the cap stays at least
+//     what the round delivered per base RTT. A lone flow's cap grows
+//     until its own queue passes the threshold, and the next random loss
+//     cut it to 0.7 × in flight, below the BDP, leaving the link part-
+//     idle for about a second; the cut after a STARTUP overshoot, judged
+//     once DRAIN has taken in-flight under the BDP, did the same to every
+//     short transfer. Without the floor (seeds 1-5, 5-30 s, against v1):
+//     -1.4 / -1.8 / -1.9 Mbit/s at 1 / 2 / 5% random loss; 6 s from the
+//     start (seeds 1-3), 66.8 / 65.0 / 57.9 against v1's 74.3 / 72.5 /
+//     64.9. A floor of BBR's BDP estimate instead did as well for single
+//     flows but let a late-comer keep its STARTUP estimate (four flows:
+//     11 of 216 cells over ±25%, worst 56%); the round's own delivery
+//     rate is what the flow gets now, not what it once measured.
 //
-// Measured (seeds 1-72, 216 four-flow cells): each flow within ±25% of a
-// fair share in 72, 71 and 71 of 72 cells at gaps 0, 2 and 4 s (worst
-// 18%, 26%, 33%), against 68 / 56 / 56 of 72 before these rules and, for
-// v1, 21 / 11 / 7 of 24 (seeds 1-24). Two flows (seeds 1-24): 72 of 72,
-// worst 20%. On a 10 ms path: 72 of 72, worst 12%. The cost is in single
-// flows under random loss over 30 s (seeds 1-5, 5-30 s), against v1:
-// -1.4 / -1.8 / -1.9 Mbit/s at 1 / 2 / 5%, +1.5 / +3.3 / +21.7 at 10 / 15
-// / 20%; each cut below the BDP (a lone flow's cap grows until its own
-// queue passes the threshold, and the next random loss cuts it) leaves
-// the link part-idle for about a second.
+// Measured (seeds 1-72, 216 four-flow cells): every flow within ±25% of a
+// fair share in all 216 (worst 18%, 17%, 21% at gaps 0, 2, 4 s), against
+// 68 / 56 / 56 of 72 before these rules and, for v1, 21 / 11 / 7 of 24
+// (seeds 1-24). Two flows (seeds 1-24): 72 of 72, worst 19%. On a 10 ms
+// path: 72 of 72, worst 10%. 120 s after the last start (seeds 1-12): 12
+// of 12, worst 11%. Single flows (seeds 1-5, 5-30 s), against v1: 92.8 /
+// 93.0 / 92.2 / 91.4 / 88.1 / 81.9 / 74.0 / 51.5 Mbit/s at 0 / 0.1 / 1 /
+// 2 / 5 / 10 / 15 / 20% random loss, against 92.8 / 92.7 / 92.1 / 91.2 /
+// 88.6 / 79.5 / 70.3 / 30.6; 6 s from the start (seeds 1-3) at 0 / 1 / 2
+// / 5%, 81.4 / 74.4 / 72.8 / 64.0 against 81.4 / 74.3 / 72.5 / 64.9. Alone
+// in a 1-BDP buffer at 1% loss (seed 1) its median RTT is 107.9 ms
+// against v1's 100.6: the cap-driven phases keep some of the queue that
+// v1 drains.
 func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 	if !b.hiEnabled || !b.roundStart {
 		return
 	}
 	r := b.prevRound
-	base := b.minRTT
-	if c.MinRTT > 0 && c.MinRTT < base {
-		base = c.MinRTT
+	baseRTT := b.minRTT
+	if c.MinRTT > 0 && c.MinRTT < baseRTT {
+		baseRTT = c.MinRTT
 	}
-	queued := r.hasRTT && r.minRTT > base+base>>bbrHiQueueShift
+	queued := r.hasRTT && r.minRTT > baseRTT+baseRTT>>bbrHiQueueShift
 	congestive := b.mode == bbrProbeBW && !b.ltUseBW && queued && r.lost > 0 &&
 		(b.inflightHi > 0 || r.lost<<bbrScale >= bbrHiLossThresh*(r.lost+r.delivered))
 	binding, recent := b.hiBinding, b.hiCutRecent
@@ -1278,10 +1301,9 @@ func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 		if b.inflightHi > 0 {
 			base = min(base, b.inflightHi)
 		}
-		hi := base * bbrHiBeta >> bbrScale
-		if b.inflightHi == 0 {
-			hi = max(hi, b.bdp(c, b.bwEstimate(), bbrUnit))
-		}
+		// No deeper than what empties the queue: the round's delivery
+		// rate × the base RTT.
+		hi := max(base*bbrHiBeta>>bbrScale, r.pipe(baseRTT))
 		b.inflightHi = max(hi, bbrCwndMinTarget*c.MSS)
 		b.hiGrowth = 1
 		b.hiCutRecent = true

@@ -806,7 +806,7 @@ func bbrTestRound(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64,
 
 // TestBBRInflightHi drives the congestive-loss bound round by round: a
 // first round with ≥ 2% loss and a standing queue sets the cap to 0.7 ×
-// in flight (at least BBR's BDP), the next round cannot cut again, once
+// in flight (at least the round's delivery rate × min_rtt), the next round cannot cut again, once
 // capped any loss with a queue cuts, a round without a queue does not,
 // the queue is measured from the connection's 300 s minimum RTT where
 // BBR's own min_rtt is higher, the cap regrows 1, 2, 4... packets per
@@ -904,17 +904,17 @@ func TestBBRInflightHi(t *testing.T) {
 		t.Errorf("Name() = %q", b.Name())
 	}
 
-	// The first cut, which follows a STARTUP overshoot, leaves at least
-	// BBR's BDP: with a 4 MB/s model (400 packets), 0.7 × 300 in flight
-	// is not enough.
-	f := NewBBRHi(1)
-	f.Init(&c)
-	f.minRTT, f.mode, f.fullBWReached = ms(100), bbrProbeBW, true
+	// A cut leaves at least what the round delivered per min_rtt, so it
+	// takes away no more than the queue: 90 kB in a 100 ms round with a
+	// 400 ms min_rtt is 360 packets, more than 0.7 × 300 in flight.
+	f, cf := NewBBRHi(1), tcp.CCState{MSS: mss, Cwnd: 400 * mss}
+	f.Init(&cf)
+	f.minRTT, f.mode, f.fullBWReached = ms(400), bbrProbeBW, true
 	for range 2 {
-		bbrTestRound(f, &c, ms(180), 9000, 1000, 300*mss, func() { f.bw.reset(f.rttCnt, 4e6) })
+		bbrTestRound(f, &cf, ms(600), 9000, 1000, 300*mss, func() { f.bw.reset(f.rttCnt, 4e6) })
 	}
-	if want := f.bdp(&c, 4e6, bbrUnit); f.inflightHi != want {
-		t.Errorf("first cut with a 400-packet BDP: cap %d B, want %d B", f.inflightHi, want)
+	if want := 360 * mss; f.inflightHi != want {
+		t.Errorf("cut after a round that delivered 360 packets per min_rtt: cap %d B, want %d B", f.inflightHi, want)
 	}
 
 	// Plain "bbr" (Linux's v1 rules) never caps.

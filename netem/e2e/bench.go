@@ -643,9 +643,10 @@ func MeasureAccuracy(ctx context.Context, tp *topo.Topo, srv *Server, dur time.D
 	return a, nil
 }
 
-// transferDuration is how long a transfer of sender s on path p lasts.
+// transferDuration is how long a transfer of sender s on path p lasts:
+// LossyDuration for the BBR senders ("bbr", "bbr-hi") at 5% loss or more.
 func (o *Options) transferDuration(p Path, s Sender) time.Duration {
-	if p.Loss >= 0.05 && s.CC == "bbr" {
+	if p.Loss >= 0.05 && strings.HasPrefix(s.CC, "bbr") {
 		return o.LossyDuration
 	}
 	return o.Duration

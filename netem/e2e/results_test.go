@@ -114,3 +114,21 @@ func TestPlotAndWriteOut(t *testing.T) {
 		t.Errorf("markdown differs after a JSON round trip")
 	}
 }
+
+// TestTransferDuration: every BBR sender, bbr-hi included, gets the long
+// transfer on lossy paths, so the cells compare like with like.
+func TestTransferDuration(t *testing.T) {
+	o := &Options{Duration: 6 * time.Second, LossyDuration: 15 * time.Second}
+	lossy, clean := Path{Loss: 0.05}, Path{Loss: 0.01}
+	for _, s := range []Sender{KernelBBR, UstackBBR, UstackBBRHi} {
+		if d := o.transferDuration(lossy, s); d != 15*time.Second {
+			t.Errorf("%s at 5%% loss: %v, want 15s", s.Name, d)
+		}
+		if d := o.transferDuration(clean, s); d != 6*time.Second {
+			t.Errorf("%s at 1%% loss: %v, want 6s", s.Name, d)
+		}
+	}
+	if d := o.transferDuration(lossy, KernelCubic); d != 6*time.Second {
+		t.Errorf("kernel CUBIC at 5%% loss: %v, want 6s", d)
+	}
+}
