@@ -762,8 +762,9 @@ func (b *BBR) advanceCyclePhase(c *tcp.CCState) {
 
 // queuedOver reports whether an RTT sample exceeds min_rtt by more than
 // min_rtt>>shift: a standing queue of at least that much. False before the
-// first min_rtt sample. The policer, loss-compensation and congestive-loss
-// tests below each use it with their own shift.
+// first min_rtt sample. The policer and loss-compensation tests below each
+// use it with their own shift; the congestive-loss test measures from a
+// base RTT that may be lower (updateInflightHi).
 func (b *BBR) queuedOver(rtt time.Duration, shift uint) bool {
 	return b.minRTT != bbrNoRTT && rtt > b.minRTT+b.minRTT>>shift
 }
@@ -1290,7 +1291,7 @@ func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 	if c.MinRTT > 0 && c.MinRTT < baseRTT {
 		baseRTT = c.MinRTT
 	}
-	queued := r.hasRTT && r.minRTT > baseRTT+baseRTT>>bbrHiQueueShift
+	queued := r.hasRTT && baseRTT != bbrNoRTT && r.minRTT > baseRTT+baseRTT>>bbrHiQueueShift
 	congestive := b.mode == bbrProbeBW && !b.ltUseBW && queued && r.lost > 0 &&
 		(b.inflightHi > 0 || r.lost<<bbrScale >= bbrHiLossThresh*(r.lost+r.delivered))
 	binding, recent := b.hiBinding, b.hiCutRecent
