@@ -931,9 +931,9 @@ func TestBBRInflightHi(t *testing.T) {
 
 // TestBBRInflightHiDriven: when the cap allows more than BBR's model
 // (inflightHi per sRTT above the bandwidth estimate), the cap sets the
-// pacing rate and cwnd, grows only in rounds that used the window, and a
-// round with ≥ 0.8% loss and a standing queue is congestive (2% when the
-// model sets the rate).
+// pacing rate and cwnd, grows while it holds cwnd or in rounds that used
+// the window, and 1% loss with a standing queue cuts it (once capped, any
+// loss with a queue does, whichever sets the rate: TestBBRInflightHi).
 func TestBBRInflightHiDriven(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	const mss = 1000
@@ -995,7 +995,7 @@ func TestBBRInflightHiDriven(t *testing.T) {
 		t.Fatalf("sRTT 250 ms, window used: cap %d, no growth", b.inflightHi)
 	}
 	c.SRTT = ms(150)
-	// 1% loss with a queue: congestive while the cap sets the rate.
+	// 1% loss with a queue is congestive.
 	grown := b.inflightHi
 	round(b, c, ms(180), 990, 10, true)
 	round(b, c, ms(180), 1000, 0, true)
