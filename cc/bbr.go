@@ -766,7 +766,13 @@ func (b *BBR) advanceCyclePhase(c *tcp.CCState) {
 // use it with their own shift; the congestive-loss test measures from a
 // base RTT that may be lower (updateInflightHi).
 func (b *BBR) queuedOver(rtt time.Duration, shift uint) bool {
-	return b.minRTT != bbrNoRTT && rtt > b.minRTT+b.minRTT>>shift
+	return queuedAbove(rtt, b.minRTT, shift)
+}
+
+// queuedAbove reports whether rtt exceeds base by more than base>>shift;
+// false while base is bbrNoRTT (no sample yet).
+func queuedAbove(rtt, base time.Duration, shift uint) bool {
+	return base != bbrNoRTT && rtt > base+base>>shift
 }
 
 // updateCyclePhase does gain cycling to converge on a fair share of bw.
@@ -1218,9 +1224,9 @@ func (b *BBR) hiRate(c *tcp.CCState) uint64 {
 // becomes 0.7 × what was in flight (or 0.7 × the cap, if lower), but no
 // less than the round's delivery rate × the base RTT, once per two
 // rounds, since the losses of the round after a cut left before it.
-// While the cap holds cwnd below
-// BBR's own target it grows each round by 1, 2, 4... packets, doubling up
-// to 16 packets a round, and to 8 in rounds without a standing queue.
+// While the cap holds cwnd below BBR's own target it grows each round by
+// 1, 2, 4... packets, doubling up to 16 packets a round, and to 8 in
+// rounds without a standing queue.
 // Equal absolute growth and proportional cuts are what make AIMD flows
 // converge. Random loss comes without a standing queue and a policer
 // drops without queueing, so neither cuts.
@@ -1291,7 +1297,7 @@ func (b *BBR) updateInflightHi(c *tcp.CCState, rs *tcp.RateSample) {
 	if c.MinRTT > 0 && c.MinRTT < baseRTT {
 		baseRTT = c.MinRTT
 	}
-	queued := r.hasRTT && baseRTT != bbrNoRTT && r.minRTT > baseRTT+baseRTT>>bbrHiQueueShift
+	queued := r.hasRTT && queuedAbove(r.minRTT, baseRTT, bbrHiQueueShift)
 	congestive := b.mode == bbrProbeBW && !b.ltUseBW && queued && r.lost > 0 &&
 		(b.inflightHi > 0 || r.lost<<bbrScale >= bbrHiLossThresh*(r.lost+r.delivered))
 	binding, recent := b.hiBinding, b.hiCutRecent

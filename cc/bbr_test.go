@@ -806,12 +806,12 @@ func bbrTestRound(b *BBR, c *tcp.CCState, rtt time.Duration, deliv, lost uint64,
 
 // TestBBRInflightHi drives the congestive-loss bound round by round: a
 // first round with ≥ 2% loss and a standing queue sets the cap to 0.7 ×
-// in flight (at least the round's delivery rate × min_rtt), the next round cannot cut again, once
-// capped any loss with a queue cuts, a round without a queue does not,
-// the queue is measured from the connection's 300 s minimum RTT where
-// BBR's own min_rtt is higher, the cap regrows 1, 2, 4... packets per
-// round while it holds cwnd down (up to 16 with a queue, 8 without), and
-// an undo lifts it.
+// in flight (at least the round's delivery rate × min_rtt), the next
+// round cannot cut again, once capped any loss with a queue cuts, a round
+// without a queue does not, the queue is measured from the connection's
+// 300 s minimum RTT where BBR's own min_rtt is higher, the cap regrows 1,
+// 2, 4... packets per round while it holds cwnd down (up to 16 with a
+// queue, 8 without), and an undo lifts it.
 func TestBBRInflightHi(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	const mss = 1000

@@ -169,8 +169,8 @@ func TestBBRFairness(t *testing.T) {
 	}
 }
 
-// TestBBRConvergence: where TestBBRFairness's four staggered flows fail
-// the ±25% target, it is convergence time, counted in rounds. On the
+// TestBBRConvergence: where TestBBRFairness's four staggered "bbr" flows
+// fail the ±25% target, it is convergence time, counted in rounds. On the
 // 100 ms path 20 s is 200 rounds; four BBR flows in a 1-BDP buffer do get
 // there later, and on a 10 ms path (the BBR paper's 100 Mbit/s × 10 ms
 // setting) they are there within the 20 s.
